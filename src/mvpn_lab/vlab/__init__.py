@@ -1,0 +1,1 @@
+"""The virtual twin: a QEMU VM with one network namespace per lab host."""
