@@ -1,0 +1,135 @@
+"""Binding cache (HA, CN), binding update list (MN) and sequence number arithmetic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address
+from typing import Any
+
+from mvpn_lab.mip6.constants import SEQ_HALF, SEQ_MODULUS
+
+
+def seq_add(seq: int, n: int = 1) -> int:
+    return (seq + n) % SEQ_MODULUS
+
+
+def seq_lt(a: int, b: int) -> bool:
+    """``a`` comes before ``b`` modulo 2**16: b - a is in 1..32767 (RFC 1982 style).
+
+    Two numbers exactly 32768 apart are not ordered; neither is less than the other.
+    """
+    return 0 < (b - a) % SEQ_MODULUS < SEQ_HALF
+
+
+def seq_gt(a: int, b: int) -> bool:
+    return seq_lt(b, a)
+
+
+@dataclass
+class BindingCacheEntry:
+    home_address: IPv6Address
+    careof_address: IPv6Address
+    seq: int
+    lifetime: float  # seconds granted
+    registered: float  # monotonic time of the accepted BU
+    home_registration: bool
+    link_local: bool = False
+    updates: int = 1  # accepted BUs for this home address
+
+    @property
+    def expires(self) -> float:
+        return self.registered + self.lifetime
+
+    def remaining(self, now: float) -> float:
+        return max(0.0, self.expires - now)
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "home_address": str(self.home_address),
+            "careof_address": str(self.careof_address),
+            "seq": self.seq,
+            "lifetime": self.lifetime,
+            "remaining": round(self.remaining(now), 3),
+            "home_registration": self.home_registration,
+            "link_local": self.link_local,
+            "updates": self.updates,
+        }
+
+
+class BindingCache:
+    """Bindings by home address."""
+
+    def __init__(self) -> None:
+        self._entries: dict[IPv6Address, BindingCacheEntry] = {}
+
+    def get(self, home_address: IPv6Address) -> BindingCacheEntry | None:
+        return self._entries.get(home_address)
+
+    def put(self, entry: BindingCacheEntry) -> None:
+        self._entries[entry.home_address] = entry
+
+    def remove(self, home_address: IPv6Address) -> BindingCacheEntry | None:
+        return self._entries.pop(home_address, None)
+
+    def expired(self, now: float) -> list[BindingCacheEntry]:
+        return [e for e in self._entries.values() if e.expires <= now]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, home_address: object) -> bool:
+        return home_address in self._entries
+
+    def entries(self) -> list[BindingCacheEntry]:
+        return list(self._entries.values())
+
+    def to_list(self, now: float) -> list[dict[str, Any]]:
+        return [e.to_dict(now) for e in sorted(self._entries.values(), key=lambda e: e.home_address)]
+
+
+@dataclass
+class BindingUpdateListEntry:
+    """What the mobile node sent to one peer (its home agent or a correspondent)."""
+
+    peer: IPv6Address
+    home_address: IPv6Address
+    careof_address: IPv6Address
+    home_registration: bool
+    seq: int = 0
+    requested_lifetime: float = 0.0
+    state: str = "idle"
+    sent: float | None = None  # monotonic time the current BU was (first) sent
+    granted_lifetime: float | None = None
+    accepted: float | None = None  # the sent time of the BU that the last accepted BA acknowledged
+    transmissions: int = 0
+    retransmit_timeout: float = 0.0
+    last_status: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expires(self) -> float | None:
+        if self.accepted is None or self.granted_lifetime is None:
+            return None
+        return self.accepted + self.granted_lifetime
+
+    def remaining(self, now: float) -> float | None:
+        expires = self.expires
+        return None if expires is None else max(0.0, expires - now)
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        remaining = self.remaining(now)
+        return {
+            "peer": str(self.peer),
+            "home_address": str(self.home_address),
+            "careof_address": str(self.careof_address),
+            "home_registration": self.home_registration,
+            "state": self.state,
+            "seq": self.seq,
+            "requested_lifetime": self.requested_lifetime,
+            "granted_lifetime": self.granted_lifetime,
+            "remaining": None if remaining is None else round(remaining, 3),
+            "transmissions": self.transmissions,
+            "retransmit_timeout": self.retransmit_timeout,
+            "last_status": self.last_status,
+            **self.extra,
+        }

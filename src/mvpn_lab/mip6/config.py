@@ -1,0 +1,364 @@
+"""Per-node YAML configuration of the Mobile IPv6 daemon.
+
+One file per node; ``role`` picks the schema (``mn``, ``ha`` or ``cn``). Every problem is
+reported as one :class:`ConfigError` line that names the field, e.g.
+``config field 'home_agent': not an IPv6 address: 'x'``. Unknown fields are errors (a typo must
+not silently fall back to a default). See docs/mip6.md for the full reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mvpn_lab.errors import LabError
+from mvpn_lab.mip6.constants import (
+    INITIAL_BINDACK_TIMEOUT_FIRST_REG,
+    MAX_BINDACK_TIMEOUT,
+    MAX_LIFETIME_SECONDS,
+    MAX_NONCE_LIFETIME,
+    MAX_RR_BINDING_LIFETIME,
+)
+
+ROLES = ("mn", "ha", "cn")
+
+
+class ConfigError(LabError):
+    """An invalid configuration file; the message is one line naming the field."""
+
+
+def _fail(name: str, problem: str) -> ConfigError:
+    return ConfigError(f"config field '{name}': {problem}")
+
+
+@dataclass(frozen=True)
+class MNConfig:
+    home_address: IPv6Address
+    home_agent: IPv6Address
+    name: str = "mn"
+    home_prefix_len: int = 64
+    mode: str = "bt"  # "bt": bidirectional tunnelling; "ro": route optimisation with correspondents
+    correspondents: tuple[IPv6Address, ...] = ()
+    home_lifetime: int = 3600  # seconds requested from the home agent
+    cn_lifetime: int = MAX_RR_BINDING_LIFETIME  # seconds requested from correspondents
+    refresh_fraction: float = 0.8  # re-register after this share of the granted lifetime
+    movement_detection: str = "ra"  # "ra": wait for an unsolicited RA; "l2": act on link-up
+    optimistic_dad: bool = False
+    prefix_cache: bool = False  # remember the prefix of each network (needs movement_detection l2)
+    interfaces: tuple[str, ...] = ()
+    use_alt_coa: bool = True  # put the care-of address in an Alternate CoA option of home BUs
+    cn_ack: bool = False  # ask correspondents for a Binding Acknowledgement
+    require_ipsec: bool = True  # accept only ESP-protected BAs from the home agent
+    initial_bindack_timeout_first_reg: float = INITIAL_BINDACK_TIMEOUT_FIRST_REG
+    link_local_compat: bool = False  # L flag in home registrations
+    cn_max_attempts: int = 5  # RR/BU transmissions to a correspondent before falling back to the tunnel
+    log_file: str | None = None
+    role: str = field(default="mn", init=False)
+
+    @property
+    def home_prefix(self) -> IPv6Network:
+        return IPv6Network((self.home_address, self.home_prefix_len), strict=False)
+
+
+@dataclass(frozen=True)
+class HAConfig:
+    address: IPv6Address
+    home_prefix: IPv6Network
+    allowed_mobile_nodes: tuple[IPv6Address, ...] | None  # None: any home address in the prefix
+    name: str = "ha"
+    max_binding_lifetime: int = 3600
+    require_ipsec: bool = True  # count and drop BUs that did not arrive ESP-protected
+    perform_dad: bool = False  # DAD for the home address before accepting a first registration
+    binding_refresh_advice: bool = True  # Binding Refresh Advice option in accepting BAs
+    interface: str | None = None  # the home link
+    log_file: str | None = None
+    role: str = field(default="ha", init=False)
+
+    def allows(self, home_address: IPv6Address) -> bool:
+        return self.allowed_mobile_nodes is None or home_address in self.allowed_mobile_nodes
+
+
+@dataclass(frozen=True)
+class CNConfig:
+    address: IPv6Address
+    name: str = "cn"
+    nonce_rotation: float = 30.0  # seconds between new nonces
+    max_binding_lifetime: int = MAX_RR_BINDING_LIFETIME
+    send_binding_errors: bool = True
+    log_file: str | None = None
+    role: str = field(default="cn", init=False)
+
+
+NodeConfig = MNConfig | HAConfig | CNConfig
+
+
+# --------------------------------------------------------------------------- field parsers
+
+
+def _ipv6(name: str, value: Any) -> IPv6Address:
+    if not isinstance(value, str):
+        raise _fail(name, f"expected an IPv6 address, got {type(value).__name__}")
+    try:
+        return IPv6Address(value.strip())
+    except ValueError:
+        raise _fail(name, f"not an IPv6 address: {value!r}") from None
+
+
+def _unicast(name: str, value: Any) -> IPv6Address:
+    addr = _ipv6(name, value)
+    if addr.is_multicast or addr.is_unspecified or addr.is_loopback or addr.is_link_local:
+        raise _fail(name, f"{addr} is not a global unicast address")
+    return addr
+
+
+def _network(name: str, value: Any) -> IPv6Network:
+    if not isinstance(value, str):
+        raise _fail(name, f"expected an IPv6 prefix like 2001:db8:1::/64, got {type(value).__name__}")
+    try:
+        return IPv6Network(value.strip(), strict=True)
+    except ValueError as exc:
+        raise _fail(name, f"not an IPv6 prefix: {value!r} ({exc})") from None
+
+
+def _int(name: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(name, f"expected an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise _fail(name, f"{value} is outside {lo}..{hi}")
+    return value
+
+
+def _float(name: str, value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(name, f"expected a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise _fail(name, f"{value} is outside {lo}..{hi}")
+    return float(value)
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(name, f"expected true or false, got {value!r}")
+    return value
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise _fail(name, f"expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(name, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _list(name: str, value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise _fail(name, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _address_list(name: str, value: Any) -> tuple[IPv6Address, ...]:
+    items = _list(name, value)
+    out = tuple(_unicast(f"{name}[{i}]", item) for i, item in enumerate(items))
+    if len(set(out)) != len(out):
+        raise _fail(name, "lists an address twice")
+    return out
+
+
+# --------------------------------------------------------------------------- schemas
+
+_COMMON = {"role", "name", "log_file"}
+_MN_FIELDS = _COMMON | {
+    "home_address",
+    "home_agent",
+    "home_prefix_len",
+    "mode",
+    "correspondents",
+    "home_lifetime",
+    "cn_lifetime",
+    "refresh_fraction",
+    "movement_detection",
+    "optimistic_dad",
+    "prefix_cache",
+    "interfaces",
+    "use_alt_coa",
+    "cn_ack",
+    "require_ipsec",
+    "initial_bindack_timeout_first_reg",
+    "link_local_compat",
+    "cn_max_attempts",
+}
+_HA_FIELDS = _COMMON | {
+    "address",
+    "home_prefix",
+    "allowed_mobile_nodes",
+    "max_binding_lifetime",
+    "require_ipsec",
+    "perform_dad",
+    "binding_refresh_advice",
+    "interface",
+}
+_CN_FIELDS = _COMMON | {"address", "nonce_rotation", "max_binding_lifetime", "send_binding_errors"}
+_SCHEMAS = {"mn": _MN_FIELDS, "ha": _HA_FIELDS, "cn": _CN_FIELDS}
+_REQUIRED = {
+    "mn": ("home_address", "home_agent"),
+    "ha": ("address", "home_prefix", "allowed_mobile_nodes"),
+    "cn": ("address",),
+}
+
+
+def _common(data: dict[str, Any], role: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": _str("name", data.get("name", role))}
+    if data.get("log_file") is not None:
+        out["log_file"] = _str("log_file", data["log_file"])
+    return out
+
+
+def _parse_mn(data: dict[str, Any]) -> MNConfig:
+    kw = _common(data, "mn")
+    kw["home_address"] = _unicast("home_address", data["home_address"])
+    kw["home_agent"] = _unicast("home_agent", data["home_agent"])
+    plen = kw["home_prefix_len"] = _int("home_prefix_len", data.get("home_prefix_len", 64), 1, 127)
+    prefix = IPv6Network((kw["home_address"], plen), strict=False)
+    if kw["home_agent"] not in prefix:
+        raise _fail("home_agent", f"{kw['home_agent']} is not in the home prefix {prefix}")
+    if kw["home_agent"] == kw["home_address"]:
+        raise _fail("home_agent", "equals the home address")
+    kw["mode"] = _choice("mode", data.get("mode", "bt"), ("bt", "ro"))
+    kw["correspondents"] = _address_list("correspondents", data.get("correspondents", []))
+    if kw["correspondents"] and kw["mode"] != "ro":
+        raise _fail("correspondents", "route optimisation peers need mode: ro")
+    for i, cn in enumerate(kw["correspondents"]):
+        if cn in (kw["home_address"], kw["home_agent"]):
+            raise _fail(f"correspondents[{i}]", f"{cn} is this node or its home agent")
+    kw["home_lifetime"] = _int("home_lifetime", data.get("home_lifetime", 3600), 4, MAX_LIFETIME_SECONDS)
+    kw["cn_lifetime"] = _int(
+        "cn_lifetime", data.get("cn_lifetime", MAX_RR_BINDING_LIFETIME), 4, MAX_RR_BINDING_LIFETIME
+    )
+    kw["refresh_fraction"] = _float("refresh_fraction", data.get("refresh_fraction", 0.8), 0.1, 0.95)
+    md = kw["movement_detection"] = _choice(
+        "movement_detection", data.get("movement_detection", "ra"), ("ra", "l2")
+    )
+    kw["optimistic_dad"] = _bool("optimistic_dad", data.get("optimistic_dad", md == "l2"))
+    kw["prefix_cache"] = _bool("prefix_cache", data.get("prefix_cache", False))
+    if kw["prefix_cache"] and md != "l2":
+        raise _fail("prefix_cache", "needs movement_detection: l2")
+    ifaces = _list("interfaces", data.get("interfaces", []))
+    kw["interfaces"] = tuple(_str(f"interfaces[{i}]", v) for i, v in enumerate(ifaces))
+    for key in ("use_alt_coa", "cn_ack", "require_ipsec", "link_local_compat"):
+        if key in data:
+            kw[key] = _bool(key, data[key])
+    kw["initial_bindack_timeout_first_reg"] = _float(
+        "initial_bindack_timeout_first_reg",
+        data.get("initial_bindack_timeout_first_reg", INITIAL_BINDACK_TIMEOUT_FIRST_REG),
+        0.1,
+        MAX_BINDACK_TIMEOUT,
+    )
+    kw["cn_max_attempts"] = _int("cn_max_attempts", data.get("cn_max_attempts", 5), 1, 100)
+    return MNConfig(**kw)
+
+
+def _parse_ha(data: dict[str, Any]) -> HAConfig:
+    kw = _common(data, "ha")
+    kw["home_prefix"] = prefix = _network("home_prefix", data["home_prefix"])
+    if prefix.prefixlen >= 128:
+        raise _fail("home_prefix", "must be shorter than /128")
+    kw["address"] = _unicast("address", data["address"])
+    if kw["address"] not in prefix:
+        raise _fail("address", f"{kw['address']} is not in home_prefix {prefix}")
+    allowed = data["allowed_mobile_nodes"]
+    if allowed == "any":
+        kw["allowed_mobile_nodes"] = None
+    else:
+        if isinstance(allowed, str):
+            raise _fail("allowed_mobile_nodes", "expected a list of home addresses or the word any")
+        nodes = _address_list("allowed_mobile_nodes", allowed)
+        for i, hoa in enumerate(nodes):
+            if hoa not in prefix:
+                raise _fail(f"allowed_mobile_nodes[{i}]", f"{hoa} is not in home_prefix {prefix}")
+            if hoa == kw["address"]:
+                raise _fail(f"allowed_mobile_nodes[{i}]", "is the home agent's own address")
+        kw["allowed_mobile_nodes"] = nodes
+    kw["max_binding_lifetime"] = _int(
+        "max_binding_lifetime", data.get("max_binding_lifetime", 3600), 4, MAX_LIFETIME_SECONDS
+    )
+    for key in ("require_ipsec", "perform_dad", "binding_refresh_advice"):
+        if key in data:
+            kw[key] = _bool(key, data[key])
+    if data.get("interface") is not None:
+        kw["interface"] = _str("interface", data["interface"])
+    return HAConfig(**kw)
+
+
+def _parse_cn(data: dict[str, Any]) -> CNConfig:
+    kw = _common(data, "cn")
+    kw["address"] = _unicast("address", data["address"])
+    kw["nonce_rotation"] = _float("nonce_rotation", data.get("nonce_rotation", 30.0), 1.0, MAX_NONCE_LIFETIME)
+    kw["max_binding_lifetime"] = _int(
+        "max_binding_lifetime",
+        data.get("max_binding_lifetime", MAX_RR_BINDING_LIFETIME),
+        4,
+        MAX_RR_BINDING_LIFETIME,
+    )
+    if "send_binding_errors" in data:
+        kw["send_binding_errors"] = _bool("send_binding_errors", data["send_binding_errors"])
+    return CNConfig(**kw)
+
+
+def parse_config(data: Any) -> NodeConfig:
+    """Validate a mapping (already loaded from YAML) into the role's config dataclass."""
+    if not isinstance(data, dict):
+        raise ConfigError("config: expected a mapping of fields at the top level")
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"config: field names must be strings, got {key!r}")
+    role = _choice("role", data.get("role"), ROLES)
+    unknown = sorted(set(data) - _SCHEMAS[role])
+    if unknown:
+        raise _fail(unknown[0], f"unknown field for role {role}")
+    for key in _REQUIRED[role]:
+        if data.get(key) is None:
+            raise _fail(key, f"required for role {role}")
+    if role == "mn":
+        return _parse_mn(data)
+    if role == "ha":
+        return _parse_ha(data)
+    return _parse_cn(data)
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}: invalid YAML{where}") from None
+    return parse_config(data)
+
+
+def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
+    """JSON-able view (addresses as text) for ``check-config``."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.__dict__.items():
+        if isinstance(value, IPv6Address | IPv6Network):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = [str(v) for v in value]
+        out[key] = value
+    if isinstance(cfg, HAConfig) and cfg.allowed_mobile_nodes is None:
+        out["allowed_mobile_nodes"] = "any"
+    return out

@@ -1,0 +1,256 @@
+"""Home agent state machine (RFC 6275 10.3): home registrations, binding cache, data-plane actions.
+
+Checks on a received Binding Update, in order (the first failure decides):
+
+1. decodes, checksum (in :class:`~mvpn_lab.mip6.node.Node`)                -> drop, count
+2. arrived ESP-protected, when ``require_ipsec``                           -> drop, ``unprotected``
+3. home address (Home Address option, else source) is unicast routable     -> drop
+4. H flag set (this node offers no correspondent-node bindings)            -> drop
+5. home address inside ``home_prefix``                                     -> BA 132
+6. home address in ``allowed_mobile_nodes``                                -> BA 129
+7. sequence number newer than the cached one                               -> BA 135
+8. deregistration (lifetime 0 or CoA = HoA) without a binding              -> BA 133
+9. care-of address unicast routable and not inside the home prefix         -> BA 128
+10. first registration with ``perform_dad``: wait for the DAD result       -> BA 134 if it fails
+
+A rejected BU never changes the binding cache. Accepted registrations get a lifetime capped at
+``max_binding_lifetime`` and the tunnel, host route and proxy-ND actions; deregistrations and
+expiries remove them.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address
+from typing import Any
+
+from mvpn_lab.mip6 import counters as reasons
+from mvpn_lab.mip6.actions import (
+    AddHostRoute,
+    DelHostRoute,
+    DelProxyNdp,
+    DelTunnel,
+    ProxyNdp,
+    ReceivedPacket,
+    SetTunnel,
+    StartDad,
+)
+from mvpn_lab.mip6.binding import BindingCache, BindingCacheEntry, seq_gt
+from mvpn_lab.mip6.config import HAConfig
+from mvpn_lab.mip6.constants import LIFETIME_UNIT, BAStatus
+from mvpn_lab.mip6.messages import (
+    AlternateCareOfAddress,
+    BindingAcknowledgement,
+    BindingRefreshAdvice,
+    BindingUpdate,
+    find_option,
+    lifetime_units,
+)
+from mvpn_lab.mip6.node import ACCEPTED, IGNORED, Node, is_unicast_routable
+
+
+def link_local_of(home_address: IPv6Address) -> IPv6Address:
+    """fe80:: plus the interface identifier of the home address (for the L flag)."""
+    return IPv6Address((0xFE80 << 112) | (int(home_address) & ((1 << 64) - 1)))
+
+
+class HomeAgent(Node):
+    role = "ha"
+
+    def __init__(self, config: HAConfig, **kwargs: Any) -> None:
+        kwargs.setdefault("name", config.name)
+        super().__init__(**kwargs)
+        self.config = config
+        self.cache = BindingCache()
+        # BUs parked while DAD runs for a first registration: home address -> (packet, BU, CoA)
+        self._pending_dad: dict[IPv6Address, tuple[ReceivedPacket, BindingUpdate, IPv6Address]] = {}
+
+    # ------------------------------------------------------------------ BU processing
+
+    def on_bu(self, pkt: ReceivedPacket, bu: BindingUpdate) -> str:
+        cfg = self.config
+        if cfg.require_ipsec and not pkt.esp:
+            return self._reject(reasons.UNPROTECTED)
+        hoa = pkt.hao if pkt.hao is not None else pkt.src
+        if not is_unicast_routable(hoa):
+            return self._reject(reasons.INVALID_HOME_ADDRESS)
+        if not bu.home:
+            return self._reject(reasons.NOT_HOME_REGISTRATION)
+        alt = find_option(bu, AlternateCareOfAddress)
+        coa = alt.address if alt is not None else pkt.src
+        if hoa not in cfg.home_prefix:
+            return self._refuse(pkt, bu, hoa, coa, BAStatus.NOT_HOME_SUBNET, reasons.NOT_HOME_SUBNET)
+        if not cfg.allows(hoa) or hoa == cfg.address:
+            return self._refuse(
+                pkt, bu, hoa, coa, BAStatus.ADMINISTRATIVELY_PROHIBITED, reasons.UNKNOWN_MOBILE_NODE
+            )
+        entry = self.cache.get(hoa)
+        if entry is not None and not seq_gt(bu.seq, entry.seq):
+            return self._refuse(
+                pkt,
+                bu,
+                hoa,
+                coa,
+                BAStatus.SEQUENCE_OUT_OF_WINDOW,
+                reasons.SEQUENCE_OUT_OF_WINDOW,
+                seq=entry.seq,
+            )
+        if bu.lifetime == 0 or coa == hoa:
+            if entry is None:
+                return self._refuse(
+                    pkt, bu, hoa, coa, BAStatus.NOT_HOME_AGENT_FOR_THIS_MN, reasons.NO_BINDING_TO_DELETE
+                )
+            self._deregister(entry, pkt, bu, coa)
+            return ACCEPTED
+        if not is_unicast_routable(coa) or coa in cfg.home_prefix:
+            return self._refuse(
+                pkt, bu, hoa, coa, BAStatus.REASON_UNSPECIFIED, reasons.INVALID_CAREOF_ADDRESS
+            )
+        if entry is None and cfg.perform_dad:
+            if hoa in self._pending_dad:
+                # A retransmission while DAD runs: remember the newest BU, answer once DAD ends.
+                self._pending_dad[hoa] = (pkt, bu, coa)
+                return IGNORED
+            self._pending_dad[hoa] = (pkt, bu, coa)
+            self.emit(StartDad(hoa))
+            return ACCEPTED
+        self._register(entry, pkt, bu, hoa, coa)
+        return ACCEPTED
+
+    def on_dad_result(self, home_address: IPv6Address, ok: bool) -> None:
+        """The adapter reports the outcome of a :class:`StartDad` action."""
+        pending = self._pending_dad.pop(home_address, None)
+        if pending is None:
+            return
+        pkt, bu, coa = pending
+        if not ok:
+            self.rejected.inc(reasons.DAD_FAILED)
+            self._send_ba(pkt, bu, home_address, coa, BAStatus.DAD_FAILED, 0, force=True)
+            return
+        entry = self.cache.get(home_address)
+        if entry is not None and not seq_gt(bu.seq, entry.seq):
+            return
+        self._register(entry, pkt, bu, home_address, coa)
+
+    def _register(
+        self,
+        entry: BindingCacheEntry | None,
+        pkt: ReceivedPacket,
+        bu: BindingUpdate,
+        hoa: IPv6Address,
+        coa: IPv6Address,
+    ) -> None:
+        cfg = self.config
+        granted_units = min(bu.lifetime, lifetime_units(cfg.max_binding_lifetime))
+        granted = granted_units * LIFETIME_UNIT
+        now = self.now()
+        old_coa = entry.careof_address if entry is not None else None
+        new = BindingCacheEntry(
+            home_address=hoa,
+            careof_address=coa,
+            seq=bu.seq,
+            lifetime=granted,
+            registered=now,
+            home_registration=True,
+            link_local=bu.link_local,
+            updates=(entry.updates + 1) if entry is not None else 1,
+        )
+        self.cache.put(new)
+        if old_coa != coa:
+            if old_coa is not None:
+                self.emit(DelTunnel(cfg.address, old_coa))
+            self.emit(SetTunnel(cfg.address, coa))
+            self.emit(AddHostRoute(hoa, coa))
+        if entry is None:
+            self.emit(ProxyNdp(hoa))
+            if bu.link_local:
+                self.emit(ProxyNdp(link_local_of(hoa)))
+        elif bu.link_local and not entry.link_local:
+            self.emit(ProxyNdp(link_local_of(hoa)))
+        elif entry.link_local and not bu.link_local:
+            self.emit(DelProxyNdp(link_local_of(hoa)))
+        self.stats.inc("registrations")
+        self.set_timer(("expire", hoa), granted, lambda: self._expire(hoa))
+        options: tuple[Any, ...] = ()
+        if cfg.binding_refresh_advice and granted_units >= 2:
+            options = (BindingRefreshAdvice(max(1, granted_units * 4 // 5)),)
+        self._send_ba(pkt, bu, hoa, coa, BAStatus.ACCEPTED, granted_units, options=options)
+
+    def _deregister(
+        self, entry: BindingCacheEntry, pkt: ReceivedPacket, bu: BindingUpdate, coa: IPv6Address
+    ) -> None:
+        hoa = entry.home_address
+        self._remove(entry)
+        self.stats.inc("deregistrations")
+        self._send_ba(pkt, bu, hoa, coa, BAStatus.ACCEPTED, 0)
+
+    def _remove(self, entry: BindingCacheEntry) -> None:
+        hoa = entry.home_address
+        self.cache.remove(hoa)
+        self.cancel_timer(("expire", hoa))
+        self.emit(DelHostRoute(hoa))
+        self.emit(DelProxyNdp(hoa))
+        if entry.link_local:
+            self.emit(DelProxyNdp(link_local_of(hoa)))
+        self.emit(DelTunnel(self.config.address, entry.careof_address))
+
+    def _expire(self, hoa: IPv6Address) -> None:
+        entry = self.cache.get(hoa)
+        if entry is None:
+            return
+        if entry.expires > self.now():  # refreshed meanwhile; timer re-armed by _register
+            return
+        self.stats.inc("expired")
+        self._remove(entry)
+
+    # ------------------------------------------------------------------ replies
+
+    def _refuse(
+        self,
+        pkt: ReceivedPacket,
+        bu: BindingUpdate,
+        hoa: IPv6Address,
+        coa: IPv6Address,
+        status: int,
+        reason: str,
+        *,
+        seq: int | None = None,
+    ) -> str:
+        self._send_ba(pkt, bu, hoa, coa, status, 0, seq=seq, force=True)
+        return self._reject(reason)
+
+    def _send_ba(
+        self,
+        pkt: ReceivedPacket,
+        bu: BindingUpdate,
+        hoa: IPv6Address,
+        coa: IPv6Address,
+        status: int,
+        lifetime_units_: int,
+        *,
+        seq: int | None = None,
+        options: tuple[Any, ...] = (),
+        force: bool = False,
+    ) -> None:
+        """BA to the mobile node: to the care-of address with a type 2 routing header, or straight
+        to the home address when the node is at home. Accepting BAs need the A flag (RFC 6275
+        10.3.1); rejections are always sent."""
+        if not (bu.ack or force or status >= 128):
+            return
+        ba = BindingAcknowledgement(
+            status=status, seq=bu.seq if seq is None else seq, lifetime=lifetime_units_, options=options
+        )
+        local = pkt.rh2 if pkt.rh2 is not None else pkt.dst
+        if pkt.src == hoa:
+            self.send(local, hoa, ba, esp=self.config.require_ipsec)
+        else:
+            self.send(local, pkt.src, ba, rh2=hoa, esp=self.config.require_ipsec)
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        out = super().status()
+        out["address"] = str(self.config.address)
+        out["home_prefix"] = str(self.config.home_prefix)
+        out["binding_cache"] = self.cache.to_list(self.now())
+        out["pending_dad"] = sorted(str(a) for a in self._pending_dad)
+        return out

@@ -1,0 +1,223 @@
+"""Movement detection on the mobile node, as pure decision logic.
+
+The adapter reports link, Router Advertisement and address events; the detector answers with
+actions for the adapter (:class:`SendRouterSolicitation`, :class:`ConfigureAddress`,
+:class:`RemoveAddress`) and with decisions for the mobile node state machine
+(:class:`CareOfAddressReady`, :class:`CareOfAddressLost`, :class:`AtHome`).
+
+Modes:
+
+* ``ra``: the classic behaviour. Link-up changes nothing; the node waits for an unsolicited RA,
+  the kernel configures the address, and the care-of address is used once DAD is over (or at
+  once when ``optimistic_dad`` is on and the kernel reports it optimistic).
+* ``l2``: link-up triggers a Router Solicitation at once. With ``prefix_cache``, the prefix
+  advertised earlier on the same network (``network`` is the SSID/BSSID or any stable name the
+  adapter chooses) is used to configure the care-of address right away, optimistically, so the
+  Binding Update can leave before the first RA arrives. An RA that does not list the predicted
+  prefix withdraws the prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any
+
+from mvpn_lab.mip6.actions import Action, ConfigureAddress, RemoveAddress, SendRouterSolicitation
+
+ADDRESS_STATES = ("tentative", "optimistic", "preferred", "deprecated", "dadfailed", "removed")
+
+
+@dataclass(frozen=True)
+class CareOfAddressReady:
+    iface: str
+    address: IPv6Address
+
+
+@dataclass(frozen=True)
+class CareOfAddressLost:
+    iface: str
+    address: IPv6Address
+
+
+@dataclass(frozen=True)
+class AtHome:
+    iface: str
+
+
+Decision = CareOfAddressReady | CareOfAddressLost | AtHome
+Output = Action | Decision
+
+
+def address_from(prefix: IPv6Network, iid: int) -> IPv6Address:
+    """Prefix (up to /64) plus a 64-bit interface identifier."""
+    return IPv6Address(int(prefix.network_address) | (iid & ((1 << 64) - 1)))
+
+
+@dataclass
+class LinkState:
+    up: bool = False
+    network: str | None = None
+    iid: int | None = None
+    prefixes: set[IPv6Network] = field(default_factory=set)
+    addresses: dict[IPv6Address, str] = field(default_factory=dict)
+    predicted: IPv6Address | None = None
+    ready: IPv6Address | None = None
+    home: bool = False
+
+
+class MovementDetector:
+    def __init__(
+        self,
+        *,
+        mode: str,
+        home_prefix: IPv6Network,
+        optimistic_dad: bool = False,
+        prefix_cache: bool = False,
+    ) -> None:
+        if mode not in ("ra", "l2"):
+            raise ValueError("movement detection mode must be ra or l2")
+        self.mode = mode
+        self.home_prefix = home_prefix
+        self.optimistic_dad = optimistic_dad
+        self.prefix_cache = prefix_cache and mode == "l2"
+        self.links: dict[str, LinkState] = {}
+        self.cache: dict[str, IPv6Network] = {}
+
+    def _link(self, iface: str) -> LinkState:
+        return self.links.setdefault(iface, LinkState())
+
+    # ------------------------------------------------------------------ events
+
+    def on_link_up(self, iface: str, *, network: str | None = None, iid: int | None = None) -> list[Output]:
+        old = self.links.get(iface)
+        out: list[Output] = []
+        if old is not None and old.ready is not None:
+            out.append(CareOfAddressLost(iface, old.ready))
+        link = self.links[iface] = LinkState(
+            up=True, network=network, iid=iid if iid is not None else (old.iid if old is not None else None)
+        )
+        if self.mode == "ra":
+            return out
+        out.append(SendRouterSolicitation(iface))
+        if self.prefix_cache and network is not None and network in self.cache and link.iid is not None:
+            prefix = self.cache[network]
+            if prefix == self.home_prefix:
+                link.home = True
+                out.append(AtHome(iface))
+                return out
+            predicted = address_from(prefix, link.iid)
+            link.prefixes.add(prefix)
+            link.predicted = predicted
+            out.append(ConfigureAddress(iface, predicted, prefix.prefixlen, self.optimistic_dad))
+        return out
+
+    def on_link_down(self, iface: str) -> list[Output]:
+        link = self._link(iface)
+        out: list[Output] = []
+        if link.ready is not None:
+            out.append(CareOfAddressLost(iface, link.ready))
+        self.links[iface] = LinkState(up=False, iid=link.iid)
+        return out
+
+    def on_router_advertisement(
+        self,
+        iface: str,
+        prefixes: Iterable[IPv6Network | str],
+        *,
+        network: str | None = None,
+        iid: int | None = None,
+    ) -> list[Output]:
+        """An RA listing on-link autoconfiguration ``prefixes`` arrived on ``iface``."""
+        link = self._link(iface)
+        link.up = True
+        if iid is not None:
+            link.iid = iid
+        if network is not None:
+            link.network = network
+        advertised = {p if isinstance(p, IPv6Network) else IPv6Network(p) for p in prefixes}
+        advertised = {p for p in advertised if not p.is_link_local}
+        out: list[Output] = []
+        if self.prefix_cache and link.network is not None:
+            candidates = sorted((p for p in advertised if p.prefixlen == 64), key=str)
+            if candidates:
+                home = self.home_prefix in candidates
+                self.cache[link.network] = self.home_prefix if home else candidates[0]
+        if self.home_prefix in advertised:
+            if link.ready is not None:
+                out.append(CareOfAddressLost(iface, link.ready))
+                link.ready = None
+            if not link.home:
+                link.home = True
+                out.append(AtHome(iface))
+            link.prefixes = advertised
+            return out
+        link.home = False
+        if link.predicted is not None and not any(link.predicted in p for p in advertised):
+            out.append(RemoveAddress(iface, link.predicted))
+            link.addresses.pop(link.predicted, None)
+            link.predicted = None
+        link.prefixes = advertised
+        if link.ready is not None and not any(link.ready in p for p in advertised):
+            out.append(CareOfAddressLost(iface, link.ready))
+            link.ready = None
+        out.extend(self._choose(iface, link))
+        return out
+
+    def on_address(self, iface: str, address: IPv6Address | str, state: str) -> list[Output]:
+        """The kernel reports ``address`` on ``iface`` in ``state`` (see ADDRESS_STATES)."""
+        if state not in ADDRESS_STATES:
+            raise ValueError(f"unknown address state {state!r}")
+        address = IPv6Address(address)
+        if address.is_link_local or address in self.home_prefix:
+            return []
+        link = self._link(iface)
+        out: list[Output] = []
+        if state in ("dadfailed", "removed"):
+            link.addresses.pop(address, None)
+            if link.predicted == address:
+                link.predicted = None
+            if link.ready == address:
+                link.ready = None
+                out.append(CareOfAddressLost(iface, address))
+                out.extend(self._choose(iface, link))
+            return out
+        link.addresses[address] = state
+        if link.ready == address and not self._usable(state):
+            link.ready = None
+            out.append(CareOfAddressLost(iface, address))
+        out.extend(self._choose(iface, link))
+        return out
+
+    # ------------------------------------------------------------------ helpers
+
+    def _usable(self, state: str) -> bool:
+        return state == "preferred" or (state == "optimistic" and self.optimistic_dad)
+
+    def _choose(self, iface: str, link: LinkState) -> list[Output]:
+        if not link.up or link.home or link.ready is not None:
+            return []
+        for address, state in sorted(link.addresses.items(), key=lambda item: str(item[0])):
+            if self._usable(state) and any(address in p for p in link.prefixes):
+                link.ready = address
+                return [CareOfAddressReady(iface, address)]
+        return []
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "optimistic_dad": self.optimistic_dad,
+            "prefix_cache": {k: str(v) for k, v in sorted(self.cache.items())},
+            "links": {
+                name: {
+                    "up": link.up,
+                    "network": link.network,
+                    "home": link.home,
+                    "prefixes": sorted(str(p) for p in link.prefixes),
+                    "care_of_address": None if link.ready is None else str(link.ready),
+                    "predicted": None if link.predicted is None else str(link.predicted),
+                }
+                for name, link in sorted(self.links.items())
+            },
+        }
