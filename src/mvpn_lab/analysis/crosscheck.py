@@ -1,0 +1,193 @@
+"""The CN capture: cross-checks and the MN-CN clock offset.
+
+The CN capture is read once. Packets are recognised by identities that do not
+change on the way (TCP ports/sequence/ack/flags/length, ESP SPI and sequence,
+the Mobility Header message bytes); only identities the MN pass asked for are
+kept, so memory stays bounded.
+
+Clock offset: ``offset = MN clock - CN clock``. For packets CN -> MN,
+``mn - cn = offset + forward delay``; for packets MN -> CN,
+``cn - mn = -offset + reverse delay``. With the smallest value of each,
+
+    offset ~= (min(mn - cn) - min(cn - mn)) / 2,   uncertainty <= (min(mn - cn) + min(cn - mn)) / 2
+
+(the NTP estimate; exact when the smallest one-way delays are equal). CN times
+are only ever shown converted with this offset, and labelled so.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mvpn_lab.analysis.diagnostics import Problems
+from mvpn_lab.analysis.milestones import FWD, Sample
+from mvpn_lab.analysis.packets import (
+    EXT_HEADERS,
+    MH_PROTOS,
+    Unreadable,
+    parse_chain,
+    parse_mh,
+    transport_key,
+)
+from mvpn_lab.analysis.pcapstream import Packet
+
+MAX_TIMES_PER_KEY = 8
+MAX_MH_EVENTS = 10000
+_LEN = struct.Struct("!H").pack
+
+
+@dataclass
+class ClockOffset:
+    """MN clock minus CN clock, as estimated from packets seen in both captures."""
+
+    offset_s: float | None
+    uncertainty_s: float | None
+    method: str  # "two-way", "forward-only", "reverse-only" or "none"
+    forward_samples: int = 0
+    reverse_samples: int = 0
+
+    def to_mn(self, cn_ts: float) -> float | None:
+        """A CN capture time in the MN clock (None if the offset is unknown)."""
+        if self.offset_s is None:
+            return None
+        return cn_ts + self.offset_s
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "offset_s": self.offset_s,
+            "uncertainty_s": self.uncertainty_s,
+            "method": self.method,
+            "forward_samples": self.forward_samples,
+            "reverse_samples": self.reverse_samples,
+        }
+
+
+@dataclass
+class MobilityEventCN:
+    ts: float  # CN clock
+    mh_type: int
+    seq: int | None
+    status: int | None
+
+
+@dataclass
+class CorrespondentPass:
+    """Looks up, in the CN capture, the packets the MN pass recorded."""
+
+    wanted: Iterable[bytes]
+    problems: Problems
+    times: dict[bytes, list[float]] = field(init=False)
+    mobility: list[MobilityEventCN] = field(default_factory=list)
+    packets: int = 0
+    last_ts: float | None = None
+
+    def __post_init__(self) -> None:
+        self.times = {key: [] for key in self.wanted}
+
+    def run(self, packets: Iterable[Packet]) -> None:
+        times = self.times
+        get = times.get
+        ext = EXT_HEADERS
+        mh = MH_PROTOS
+        pack_len = _LEN
+        cap = MAX_TIMES_PER_KEY
+        idx = 0
+        ts = None
+        for ts, buf, l3, end, missing in packets:
+            idx += 1
+            nh = buf[l3 + 6]
+            p = l3 + 40
+            ip = l3
+            if nh in ext:
+                while True:
+                    if nh == 41:
+                        if p + 40 > end:
+                            break
+                        ip = p
+                        nh = buf[p + 6]
+                        p += 40
+                    elif nh == 0 or nh == 43 or nh == 60:
+                        if p + 2 > end:
+                            break
+                        nh, p = buf[p], p + (buf[p + 1] + 1) * 8
+                    elif nh == 44:
+                        if p + 8 > end:
+                            break
+                        nh, p = buf[p], p + 8
+                    elif nh == 51:
+                        if p + 2 > end:
+                            break
+                        nh, p = buf[p], p + (buf[p + 1] + 2) * 4
+                    else:
+                        break
+            if nh == 6:
+                if p + 14 > end:
+                    continue
+                key = buf[p : p + 14] + pack_len((ip + 40 + ((buf[ip + 4] << 8) | buf[ip + 5]) - p) & 0xFFFF)
+            elif nh == 50:
+                if p + 8 > end:
+                    continue
+                key = buf[p : p + 8]
+            elif nh in mh:
+                key = self._mobility(ts, idx, buf, l3, end, missing)
+                if key is None:
+                    continue
+            else:
+                continue
+            found = get(key)
+            if found is not None and len(found) < cap:
+                found.append(ts)
+        self.packets = idx
+        self.last_ts = ts
+
+    def _mobility(self, ts: float, idx: int, buf: bytes, l3: int, end: int, missing: int) -> bytes | None:
+        try:
+            chain = parse_chain(buf, l3, end)
+            msg = parse_mh(buf, chain.p, chain.ip_end, end)
+        except Unreadable as exc:
+            reason = exc.reason if not (exc.reason == "snaplen" and missing <= 0) else "malformed"
+            self.problems.add(reason, f"packet #{idx} at {ts:.6f}: {exc.message}", ts)
+            return None
+        if len(self.mobility) < MAX_MH_EVENTS:
+            self.mobility.append(MobilityEventCN(ts, msg.mh_type, msg.seq, msg.status))
+        return transport_key(chain.nh, buf, chain.p, chain.ip_end, end)
+
+
+def estimate_offset(samples: dict[bytes, Sample], times: dict[bytes, list[float]]) -> ClockOffset:
+    """Estimate MN clock - CN clock from packets seen once in each capture."""
+    forward: list[float] = []
+    reverse: list[float] = []
+    for key, sample in samples.items():
+        if sample.mn_count != 1:
+            continue
+        seen = times.get(key)
+        if not seen or len(seen) != 1:
+            continue
+        if sample.direction == FWD:
+            forward.append(sample.mn_ts - seen[0])
+        else:
+            reverse.append(seen[0] - sample.mn_ts)
+    if forward and reverse:
+        d1, d2 = min(forward), min(reverse)
+        return ClockOffset((d1 - d2) / 2, (d1 + d2) / 2, "two-way", len(forward), len(reverse))
+    if forward:  # offset <= min(mn - cn): assume the smallest delay was ~0
+        return ClockOffset(min(forward), None, "forward-only", len(forward), 0)
+    if reverse:
+        return ClockOffset(-min(reverse), None, "reverse-only", 0, len(reverse))
+    return ClockOffset(None, None, "none")
+
+
+def cn_time_for(times: list[float] | None, mn_ts: float, offset: ClockOffset) -> float | None:
+    """The CN capture time of the packet the MN saw at ``mn_ts`` (converted to the MN clock).
+
+    A retransmitted TCP segment is seen several times at the CN; the one sent
+    last before the MN saw it is taken.
+    """
+    if not times or offset.offset_s is None:
+        return None
+    slack = max(offset.uncertainty_s or 0.0, 0.0) + 1e-3
+    converted = [t + offset.offset_s for t in times]
+    before = [t for t in converted if t <= mn_ts + slack]
+    return max(before) if before else min(converted)

@@ -1,0 +1,394 @@
+"""One streaming pass over the MN capture: signalling and data per handover window.
+
+Each handover ``i`` owns the window ``[t0_i, t0_{i+1})``. The pass keeps, per
+window, the signalling packets (Router Advertisements and Mobility Headers:
+a few dozen per handover) and, for each of them, the first transfer data packet
+that follows it. Data packets are only classified while something waits for
+one, so the common case costs a few byte comparisons per record:
+
+* plain TCP / ESP: skipped unless a signal waits for data (or clock-offset
+  samples are being collected);
+* ICMPv6: only type 134 is parsed;
+* extension-header chains (type 2 routing header, Home Address option,
+  IPv6-in-IPv6): walked by reading two bytes per header, fully parsed only if
+  they end in a Mobility Header or a packet someone waits for.
+
+It also collects a bounded sample of packet identities (TCP/ESP/Mobility
+Header) exchanged with the CN, for estimating the MN-CN clock offset.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mvpn_lab.analysis.diagnostics import Problems
+from mvpn_lab.analysis.esp import EspError, EspKey, decrypt
+from mvpn_lab.analysis.packets import (
+    EXT_HEADERS,
+    ICMPV6_RA,
+    MH_BA,
+    MH_BE,
+    MH_BRR,
+    MH_BU,
+    MH_COT,
+    MH_COTI,
+    MH_HOT,
+    MH_HOTI,
+    MH_PROTOS,
+    NH_ESP,
+    NH_ICMPV6,
+    NH_IPV6,
+    NH_TCP,
+    Chain,
+    Unreadable,
+    parse_chain,
+    parse_mh,
+    parse_ra_prefixes,
+    tcp_payload_len,
+    transport_key,
+)
+from mvpn_lab.analysis.pcapstream import Packet
+from mvpn_lab.analysis.rundir import Addresses, Configuration, HandoverEvent
+from mvpn_lab.analysis.signals import DataHit, Signal
+
+# Signalling packets kept per window before giving up on it (a storm, not a handover).
+MAX_SIGNALS = 20000
+# Packet identities sampled for the clock offset, from the start and after each t0.
+SAMPLE_BUDGET = 2000
+
+# Direction of a sampled packet: CN -> MN is "forward", MN -> CN "reverse".
+FWD = 1
+REV = -1
+_SAMPLE_DIRECTION = {"coti": REV, "hoti": REV, "bu_cn": REV, "cot": FWD, "hot": FWD, "ba_cn": FWD}
+
+
+@dataclass(eq=False)
+class Window:
+    """One handover's slice of the MN capture."""
+
+    event: HandoverEvent
+    end: float  # next handover's t0, or +inf
+    left_prefix: ipaddress.IPv6Network | None
+    new_prefix: ipaddress.IPv6Network | None
+    marker: Signal = field(init=False)
+    signals: list[Signal] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # reason slugs found inside the window
+    first_index: int | None = None
+    overflow: bool = False
+
+    def __post_init__(self) -> None:
+        self.marker = Signal("t0", self.event.t0, 0)
+
+    @property
+    def t0(self) -> float:
+        return self.event.t0
+
+
+@dataclass(slots=True)
+class Sample:
+    mn_ts: float
+    direction: int
+    mn_count: int = 1
+
+
+def make_windows(handovers: list[HandoverEvent], addresses: Addresses) -> list[Window]:
+    windows = []
+    for i, event in enumerate(handovers):
+        end = handovers[i + 1].t0 if i + 1 < len(handovers) else float("inf")
+        if event.direction == "home":
+            left, new = addresses.foreign_prefix, addresses.home_prefix
+        else:
+            left, new = addresses.home_prefix, addresses.foreign_prefix
+        windows.append(Window(event, end, left, new))
+    return windows
+
+
+class MobileNodePass:
+    """Finds the signalling and the data resumption of each handover in the MN capture."""
+
+    def __init__(
+        self,
+        config: Configuration,
+        addresses: Addresses,
+        windows: list[Window],
+        problems: Problems,
+        keys: dict[int, EspKey] | None = None,
+        sample_budget: int = SAMPLE_BUDGET,
+    ) -> None:
+        self.config = config
+        self.ha = addresses.home_agent
+        self.cn = addresses.correspondent
+        self.windows = windows
+        self.problems = problems
+        self.keys = keys or {}
+        self.spis = config.esp_spis
+        self.sample_budget = sample_budget
+        self.samples: dict[bytes, Sample] = {}
+        self.pending: list[Signal] = []
+        self.cur: Window | None = None
+        self.packets = 0
+        self.last_ts: float | None = None
+        self.decrypted = 0
+        self.esp_failures: dict[int, str] = {}
+
+    # -- the hot loop --------------------------------------------------------------------------
+    def run(self, packets: Iterable[Packet]) -> None:
+        windows = self.windows
+        nwin = len(windows)
+        inf = float("inf")
+        wi = -1
+        next_t0 = windows[0].t0 if windows else inf
+        pending = self.pending
+        budget = self.sample_budget
+        sample_left = budget
+        slow = self._slow
+        ext = EXT_HEADERS
+        mh = MH_PROTOS
+        idx = 0
+        ts = None
+        for ts, buf, l3, end, missing in packets:
+            idx += 1
+            if ts >= next_t0:
+                while ts >= next_t0:
+                    wi += 1
+                    next_t0 = windows[wi + 1].t0 if wi + 1 < nwin else inf
+                cur = windows[wi]
+                cur.first_index = idx
+                self.cur = cur
+                pending.clear()
+                cur.marker.index = idx - 1
+                pending.append(cur.marker)
+                sample_left = budget
+            nh = buf[l3 + 6]
+            if nh == 6 or nh == 50:
+                if pending or sample_left > 0:
+                    sample_left -= slow(ts, idx, buf, l3, end, missing, sample_left > 0)
+                continue
+            if nh == 58:
+                if l3 + 40 < end and buf[l3 + 40] == 134:
+                    slow(ts, idx, buf, l3, end, missing, False)
+                continue
+            if nh in mh:
+                slow(ts, idx, buf, l3, end, missing, sample_left > 0)
+                continue
+            if nh in ext:
+                p = l3 + 40
+                while True:
+                    if nh == 41:
+                        if p + 40 > end:
+                            break
+                        nh = buf[p + 6]
+                        p += 40
+                    elif nh == 0 or nh == 43 or nh == 60:
+                        if p + 2 > end:
+                            break
+                        nh, p = buf[p], p + (buf[p + 1] + 1) * 8
+                    elif nh == 44:
+                        if p + 8 > end:
+                            break
+                        nh, p = buf[p], p + 8
+                    elif nh == 51:
+                        if p + 2 > end:
+                            break
+                        nh, p = buf[p], p + (buf[p + 1] + 2) * 4
+                    else:
+                        break
+                if nh in ext or p > end:
+                    # The chain could not be walked within the captured bytes: find out why.
+                    slow(ts, idx, buf, l3, end, missing, False)
+                elif nh == 6 or nh == 50:
+                    if pending or sample_left > 0:
+                        sample_left -= slow(ts, idx, buf, l3, end, missing, sample_left > 0)
+                elif nh in mh or (nh == 58 and p < end and buf[p] == 134):
+                    slow(ts, idx, buf, l3, end, missing, sample_left > 0)
+        self.packets = idx
+        self.last_ts = ts
+        self.pending.clear()
+
+    # -- the slow path: full parsing of candidate packets ------------------------------------
+    def _slow(self, ts: float, idx: int, buf: bytes, l3: int, end: int, missing: int, sampling: bool) -> int:
+        try:
+            chain = parse_chain(buf, l3, end)
+            nh = chain.nh
+            if nh in MH_PROTOS:
+                self._mobility(ts, idx, buf, chain, end, sampling)
+            elif nh == NH_ICMPV6:
+                if chain.p < end and buf[chain.p] == ICMPV6_RA:
+                    self._router_advertisement(ts, idx, buf, chain, end)
+            elif nh in (NH_TCP, NH_ESP):
+                return self._transport(ts, idx, buf, chain, end, sampling)
+        except Unreadable as exc:
+            self._problem(exc, ts, idx, missing)
+        return 0
+
+    def _problem(self, exc: Unreadable, ts: float, idx: int, missing: int) -> None:
+        reason, message = exc.reason, exc.message
+        if reason == "snaplen" and missing <= 0:
+            reason = "malformed"
+            message = f"{message} (but the frame was captured whole: its IPv6 length fields are wrong)"
+        self.problems.add(reason, f"packet #{idx} at {ts:.6f}: {message}", ts)
+        cur = self.cur
+        if cur is not None and cur.t0 <= ts < cur.end and reason not in cur.problems:
+            cur.problems.append(reason)
+
+    def _add_signal(self, sig: Signal) -> None:
+        cur = self.cur
+        if cur is None or sig.ts < cur.t0:
+            return
+        if len(cur.signals) >= MAX_SIGNALS:
+            if not cur.overflow:
+                cur.overflow = True
+                cur.problems.append("signalling-storm")
+                self.problems.add(
+                    "signalling-storm",
+                    f"more than {MAX_SIGNALS} signalling packets after the handover at {cur.t0:.6f}; "
+                    "the rest were ignored",
+                    sig.ts,
+                )
+            return
+        cur.signals.append(sig)
+        self.pending.append(sig)
+
+    def _mobility(self, ts: float, idx: int, buf: bytes, chain: Chain, end: int, sampling: bool) -> None:
+        msg = parse_mh(buf, chain.p, chain.ip_end, end)
+        src, dst = chain.src, chain.dst
+        ha, cn = self.ha, self.cn
+        t = msg.mh_type
+        if t == MH_BU:
+            if msg.home_registration:
+                kind = "bu_ha" if ha is None or dst == ha else "bu_other"
+            else:
+                kind = "bu_cn" if cn is None or dst == cn else "bu_other"
+        elif t == MH_BA:
+            if cn is not None and src == cn:
+                kind = "ba_cn"
+            elif ha is None or src == ha:
+                kind = "ba_ha"
+            else:
+                kind = "ba_other"
+        elif t == MH_COTI:
+            kind = "coti" if cn is None or dst == cn else "coti_other"
+        elif t == MH_COT:
+            kind = "cot" if cn is None or src == cn else "cot_other"
+        elif t == MH_HOTI:
+            kind = "hoti"
+        elif t == MH_HOT:
+            kind = "hot"
+        elif t == MH_BRR:
+            kind = "brr"
+        elif t == MH_BE:
+            kind = "be"
+        else:  # pragma: no cover - parse_mh rejects unknown types
+            return
+        key = transport_key(chain.nh, buf, chain.p, chain.ip_end, end)
+        sig = Signal(
+            kind,
+            ts,
+            idx,
+            seq=msg.seq,
+            status=msg.status,
+            lifetime=msg.lifetime,
+            flags=msg.flags,
+            cookie=msg.cookie,
+            key=key,
+        )
+        self._add_signal(sig)
+        direction = _SAMPLE_DIRECTION.get(kind)
+        if key is not None and direction is not None:
+            self._sample(key, ts, direction)
+
+    def _router_advertisement(self, ts: float, idx: int, buf: bytes, chain: Chain, end: int) -> None:
+        prefixes = parse_ra_prefixes(buf, chain.p, chain.ip_end, end)
+        cur = self.cur
+        if cur is None or ts < cur.t0:
+            return
+        nets = [
+            ipaddress.IPv6Network((ipaddress.IPv6Address(raw), min(plen, 128)), strict=False)
+            for raw, plen in prefixes
+        ]
+        if cur.left_prefix is not None:
+            new = any(not net.overlaps(cur.left_prefix) for net in nets)
+        elif cur.new_prefix is not None:
+            new = any(net.overlaps(cur.new_prefix) for net in nets)
+        else:
+            new = bool(nets)
+        self._add_signal(Signal("ra", ts, idx, new_prefix=new, prefixes=tuple(str(n) for n in nets)))
+
+    def _sample(self, key: bytes, ts: float, direction: int) -> None:
+        known = self.samples.get(key)
+        if known is None:
+            self.samples[key] = Sample(ts, direction)
+        else:
+            known.mn_count += 1
+
+    def _transport(self, ts: float, idx: int, buf: bytes, chain: Chain, end: int, sampling: bool) -> int:
+        cn = self.cn
+        from_cn = cn is None or chain.src == cn
+        taken = 0
+        if sampling and cn is not None and (chain.src == cn or chain.dst == cn):
+            key = transport_key(chain.nh, buf, chain.p, chain.ip_end, end)
+            if key is not None:
+                self._sample(key, ts, FWD if chain.src == cn else REV)
+                taken = 1
+        if not self.pending or not from_cn:
+            return taken
+        confirmed = False
+        if chain.nh == NH_TCP:
+            if tcp_payload_len(buf, chain.p, chain.ip_end, end) <= 0:
+                return taken
+        else:
+            if chain.p + 8 > end:
+                raise Unreadable("snaplen", "ESP header cut short by the snapshot length")
+            spi = int.from_bytes(buf[chain.p : chain.p + 4], "big")
+            if self.spis is not None and spi not in self.spis:
+                return taken
+            key_material = self.keys.get(spi)
+            if key_material is not None:
+                verdict = self._decrypted_has_payload(key_material, buf, chain, end, ts, idx)
+                if verdict is False:
+                    return taken
+                confirmed = verdict is True
+        path = "tunnel" if chain.tunnels else ("ro" if chain.rh2 is not None else "direct")
+        hit = DataHit(ts, idx, transport_key(chain.nh, buf, chain.p, chain.ip_end, end), path, confirmed)
+        for sig in self.pending:
+            sig.next_data = hit
+        self.pending.clear()
+        return taken
+
+    def _decrypted_has_payload(
+        self, key: EspKey, buf: bytes, chain: Chain, end: int, ts: float, idx: int
+    ) -> bool | None:
+        """True/False: decrypted and found TCP payload or not; None: could not decrypt."""
+        if chain.ip_end > end:
+            self.problems.add(
+                "esp-cut",
+                f"packet #{idx} at {ts:.6f}: ESP packet cut short by the snapshot length, "
+                "not decrypted (counted by its SPI)",
+                ts,
+            )
+            return None
+        try:
+            next_header, payload = decrypt(key, bytes(buf[chain.p : chain.ip_end]))
+        except EspError as exc:
+            if key.spi not in self.esp_failures:
+                self.esp_failures[key.spi] = str(exc)
+                self.problems.add(
+                    f"esp-decrypt-{key.spi:x}",
+                    f"ESP SPI 0x{key.spi:08x} could not be decrypted ({exc}); "
+                    "its packets are counted by SPI only",
+                    ts,
+                )
+            return None
+        self.decrypted += 1
+        try:
+            if next_header == NH_TCP:
+                return tcp_payload_len(payload, 0, len(payload), len(payload)) > 0
+            if next_header == NH_IPV6:
+                inner = parse_chain(payload, 0, len(payload))
+                if inner.nh == NH_TCP:
+                    return tcp_payload_len(payload, inner.p, inner.ip_end, len(payload)) > 0
+        except Unreadable:
+            return False
+        return False

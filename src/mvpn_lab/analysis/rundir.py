@@ -1,0 +1,274 @@
+"""Reading a run folder: manifest.json, configurations, repetitions and events.json.
+
+Layout (written by the test runner)::
+
+    results/<test>/<UTC-timestamp>/
+      manifest.json
+      <config-id>/rep-<NN>/mn.pcap      MN WLAN interface
+      <config-id>/rep-<NN>/cn.pcap      CN backbone interface
+      <config-id>/rep-<NN>/events.json  handovers (times in the MN's clock) and transfer result
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mvpn_lab.analysis.diagnostics import Diagnostics
+from mvpn_lab.errors import LabError
+
+HOME_SSID = "LOCAL"
+CAPTURE_NAMES = {
+    "mn": ("mn.pcap", "mn.pcapng", "mn.pcap.gz"),
+    "cn": ("cn.pcap", "cn.pcapng", "cn.pcap.gz"),
+}
+_REP = re.compile(r"^rep-(\d+)$")
+
+
+@dataclass(frozen=True)
+class Configuration:
+    id: str
+    mip6: str  # "ro" | "bt"
+    ipsec: str  # "none" | "transport" | "tunnel"
+    movement_detection: str  # "ra" | "l2"
+    profile: str  # "wlan" | "gprs" | "umts"
+    esp_spis: frozenset[int] | None = None  # None: not recorded
+
+    @property
+    def route_optimisation(self) -> bool:
+        return self.mip6 == "ro"
+
+
+@dataclass(frozen=True)
+class Addresses:
+    home_address: bytes | None
+    home_agent: bytes | None
+    correspondent: bytes | None
+    home_prefix: ipaddress.IPv6Network | None
+    foreign_prefix: ipaddress.IPv6Network | None
+
+
+@dataclass
+class HandoverEvent:
+    index: int
+    t0: float
+    from_ssid: str
+    to_ssid: str
+    associated_at: float | None
+    direction: str  # "away" | "home"
+
+
+@dataclass
+class Events:
+    handovers: list[HandoverEvent] = field(default_factory=list)
+    transfer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Rep:
+    config: Configuration
+    number: int
+    path: Path
+
+    def capture(self, which: str) -> Path:
+        """Path of the MN or CN capture (first existing of the accepted names)."""
+        for name in CAPTURE_NAMES[which]:
+            candidate = self.path / name
+            if candidate.exists():
+                return candidate
+        return self.path / CAPTURE_NAMES[which][0]
+
+
+@dataclass
+class RunFolder:
+    path: Path
+    manifest: dict[str, Any]
+    test: str
+    run: str
+    addresses: Addresses
+    configurations: list[Configuration]
+    reps: dict[str, list[Rep]]
+    checksums: dict[str, str]
+
+
+def parse_config_id(config_id: str) -> dict[str, str]:
+    """``mip6-ro_ipsec-none_md-l2`` -> {"mip6": "ro", "ipsec": "none", "md": "l2"}."""
+    parts: dict[str, str] = {}
+    for item in config_id.split("_"):
+        key, sep, value = item.partition("-")
+        if sep:
+            parts[key] = value
+    return parts
+
+
+def _config(entry: dict[str, Any], diag: Diagnostics, manifest_path: Path) -> Configuration | None:
+    cid = str(entry.get("id", "")).strip()
+    if not cid:
+        diag.warn(manifest_path, "a configuration without an id was skipped")
+        return None
+    parsed = parse_config_id(cid)
+    mip6 = str(entry.get("mip6", parsed.get("mip6", ""))).lower()
+    ipsec = str(entry.get("ipsec", parsed.get("ipsec", "none"))).lower()
+    md = str(entry.get("movement_detection", parsed.get("md", "ra"))).lower()
+    profile = str(entry.get("profile", parsed.get("profile", "wlan"))).lower()
+    if mip6 not in ("ro", "bt"):
+        diag.warn(manifest_path, f"configuration {cid}: mip6 {mip6!r} is not ro or bt; assuming ro")
+        mip6 = "ro"
+    if ipsec not in ("none", "transport", "tunnel"):
+        diag.warn(manifest_path, f"configuration {cid}: unknown ipsec mode {ipsec!r}; treating as none")
+        ipsec = "none"
+    spis: frozenset[int] | None = None
+    raw_spis = entry.get("esp_spis")
+    if raw_spis is not None:
+        values = set()
+        for raw in raw_spis if isinstance(raw_spis, list) else [raw_spis]:
+            try:
+                values.add(
+                    int(raw, 16) if isinstance(raw, str) and raw.lower().startswith("0x") else int(raw)
+                )
+            except (TypeError, ValueError):
+                diag.warn(manifest_path, f"configuration {cid}: ESP SPI {raw!r} is not a number; ignored")
+        spis = frozenset(values)
+    elif ipsec != "none":
+        diag.warn(
+            manifest_path,
+            f"configuration {cid}: no esp_spis recorded; "
+            "every ESP packet from the CN counts as transfer data",
+        )
+    return Configuration(cid, mip6, ipsec, md, profile, spis)
+
+
+def _address(value: Any) -> bytes | None:
+    if not value:
+        return None
+    try:
+        return ipaddress.IPv6Address(str(value).split("/")[0]).packed
+    except ValueError:
+        return None
+
+
+def _network(value: Any) -> ipaddress.IPv6Network | None:
+    if not value:
+        return None
+    try:
+        return ipaddress.IPv6Network(str(value), strict=False)
+    except ValueError:
+        return None
+
+
+def _checksums(manifest: dict[str, Any]) -> dict[str, str]:
+    """Relative path -> sha256 from whichever shape the manifest uses."""
+    found: dict[str, str] = {}
+    for key in ("sha256", "files", "checksums"):
+        value = manifest.get(key)
+        if isinstance(value, dict):
+            for path, digest in value.items():
+                if isinstance(digest, dict):
+                    digest = digest.get("sha256")
+                if isinstance(digest, str) and re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                    found[str(path).lstrip("./")] = digest.lower()
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and isinstance(item.get("sha256"), str) and item.get("path"):
+                    found[str(item["path"]).lstrip("./")] = item["sha256"].lower()
+    return found
+
+
+def load_run(run_dir: Path | str, diag: Diagnostics) -> RunFolder:
+    """Read a run folder's manifest and find its repetitions.
+
+    Raises LabError (exit code 2) when the folder is not a usable run folder.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise LabError(f"{path}: not a directory", 2)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise LabError(f"{path}: not a run folder (no manifest.json)", 2)
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabError(f"{manifest_path}: unreadable manifest ({type(exc).__name__}: {exc})", 2) from None
+    if not isinstance(manifest, dict):
+        raise LabError(f"{manifest_path}: manifest is not a JSON object", 2)
+    raw_configs = manifest.get("configurations")
+    if not isinstance(raw_configs, list) or not raw_configs:
+        raise LabError(f"{manifest_path}: manifest lists no configurations", 2)
+    configs: list[Configuration] = []
+    for entry in raw_configs:
+        if isinstance(entry, dict):
+            config = _config(entry, diag, manifest_path)
+            if config is not None:
+                configs.append(config)
+        else:
+            diag.warn(manifest_path, "a configuration entry is not an object; skipped")
+    raw_addr = manifest.get("addresses") if isinstance(manifest.get("addresses"), dict) else {}
+    addresses = Addresses(
+        _address(raw_addr.get("home_address")),
+        _address(raw_addr.get("home_agent")),
+        _address(raw_addr.get("correspondent")),
+        _network(raw_addr.get("home_prefix")),
+        _network(raw_addr.get("foreign_prefix")),
+    )
+    for name in ("home_address", "home_agent", "correspondent", "home_prefix", "foreign_prefix"):
+        if not raw_addr.get(name):
+            diag.warn(manifest_path, f"addresses.{name} missing; the analysis will be less selective")
+    reps: dict[str, list[Rep]] = {}
+    for config in configs:
+        folder = path / config.id
+        found = []
+        if folder.is_dir():
+            for child in folder.iterdir():
+                match = _REP.match(child.name)
+                if match and child.is_dir():
+                    found.append(Rep(config, int(match.group(1)), child))
+        if not found:
+            diag.warn(folder, "no rep-NN folders for this configuration")
+        reps[config.id] = sorted(found, key=lambda r: r.number)
+    known = {c.id for c in configs}
+    for child in sorted(path.iterdir()):
+        if child.is_dir() and child.name not in known and any(_REP.match(c.name) for c in child.iterdir()):
+            diag.warn(child, "configuration folder not listed in manifest.json; skipped")
+    if not any(reps.values()):
+        raise LabError(f"{path}: no rep-NN folders for any configuration", 2)
+    test = str(manifest.get("test") or path.parent.name)
+    run = str(manifest.get("run") or path.name)
+    return RunFolder(path, manifest, test, run, addresses, configs, reps, _checksums(manifest))
+
+
+def load_events(path: Path, diag: Diagnostics) -> Events | str:
+    """Read events.json; return the reason slug if it cannot be used."""
+    if not path.is_file():
+        diag.warn(path, "missing; the handovers of this repetition cannot be analysed")
+        return "events.json-missing"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        diag.warn(path, f"unreadable ({type(exc).__name__}: {exc})")
+        return "events.json-unreadable"
+    if not isinstance(data, dict) or not isinstance(data.get("handovers"), list):
+        diag.warn(path, "has no 'handovers' list")
+        return "events.json-unreadable"
+    events = Events(transfer=data.get("transfer") if isinstance(data.get("transfer"), dict) else {})
+    raw = []
+    for i, item in enumerate(data["handovers"]):
+        try:
+            t0 = float(item["handover_at"])
+        except (TypeError, KeyError, ValueError):
+            diag.warn(path, f"handover {i + 1} has no numeric handover_at; skipped")
+            continue
+        assoc = item.get("associated_at")
+        try:
+            assoc_f = float(assoc) if assoc is not None else None
+        except (TypeError, ValueError):
+            assoc_f = None
+        to_ssid = str(item.get("to_ssid", ""))
+        direction = "home" if to_ssid == HOME_SSID else "away"
+        raw.append((t0, str(item.get("from_ssid", "")), to_ssid, assoc_f, direction))
+    raw.sort(key=lambda r: r[0])
+    events.handovers = [HandoverEvent(i, *r) for i, r in enumerate(raw)]
+    return events
