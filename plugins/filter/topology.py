@@ -16,7 +16,9 @@ NODES = ("mn", "ha", "fn", "cn", "impair")
 
 def _need_netaddr():
     if netaddr is None:
-        raise AnsibleFilterError("the mvpn.lab topology filters need the Python package netaddr on the controller")
+        raise AnsibleFilterError(
+            "the mvpn.lab topology filters need the Python package netaddr on the controller"
+        )
 
 
 def ipv6_prefix(value, field="prefix"):
@@ -29,8 +31,9 @@ def ipv6_prefix(value, field="prefix"):
         net = netaddr.IPNetwork(text, version=6)
     except (netaddr.AddrFormatError, ValueError, TypeError):
         raise AnsibleFilterError(
-            "%s: %r is not an IPv6 prefix (expected an address/length such as fec0:106:2500::/64)" % (field, text)
-        )
+            "%s: %r is not an IPv6 prefix (expected an address/length such as fec0:106:2500::/64)"
+            % (field, text)
+        ) from None
     if net.ip != net.network:
         raise AnsibleFilterError(
             "%s: %r has host bits set (expected the network address, e.g. %s)" % (field, text, net.cidr)
@@ -39,13 +42,18 @@ def ipv6_prefix(value, field="prefix"):
 
 
 def ipv6_address(prefix, iid, field="address"):
-    """Join a /64 prefix and an interface identifier: ``fec0:106:2700::/64`` + ``::1`` -> ``fec0:106:2700::1/64``."""
+    """Join a prefix and an interface identifier.
+
+    ``fec0:106:2700::/64`` + ``::1`` -> ``fec0:106:2700::1/64``.
+    """
     _need_netaddr()
     net = netaddr.IPNetwork(ipv6_prefix(prefix, field))
     try:
         host = netaddr.IPAddress(str(iid), version=6)
     except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise AnsibleFilterError("%s: %r is not an IPv6 interface identifier (expected e.g. ::1)" % (field, iid))
+        raise AnsibleFilterError(
+            "%s: %r is not an IPv6 interface identifier (expected e.g. ::1)" % (field, iid)
+        ) from None
     if int(host) >> (128 - net.prefixlen):
         raise AnsibleFilterError(
             "%s: interface identifier %s does not fit in the host part of %s" % (field, host, net)
@@ -87,8 +95,13 @@ def node_plan(figures, figure, plans, plan_name, node, interfaces, host="this ho
     prefixes = _plan_prefixes(plans, plan_name)
     spec = (figures[figure].get("nodes") or {}).get(node) or {}
     interfaces = interfaces or {}
-    result = {"node": node, "forwarding": bool(spec.get("forwarding", False)), "addresses": [], "routes": [],
-              "interfaces": []}
+    result = {
+        "node": node,
+        "forwarding": bool(spec.get("forwarding", False)),
+        "addresses": [],
+        "routes": [],
+        "interfaces": [],
+    }
 
     def iface(link):
         name = interfaces.get(link)
@@ -108,23 +121,31 @@ def node_plan(figures, figure, plans, plan_name, node, interfaces, host="this ho
 
     for link, iid in (spec.get("addresses") or {}).items():
         name = iface(link)
-        result["addresses"].append({
-            "interface": name,
-            "address": ipv6_address(prefix_of(link), iid, "mvpn_topology_figures.%s.nodes.%s.addresses.%s"
-                                    % (figure, node, link)),
-        })
+        result["addresses"].append(
+            {
+                "interface": name,
+                "address": ipv6_address(
+                    prefix_of(link),
+                    iid,
+                    "mvpn_topology_figures.%s.nodes.%s.addresses.%s" % (figure, node, link),
+                ),
+            }
+        )
         if name not in result["interfaces"]:
             result["interfaces"].append(name)
     for route in spec.get("routes") or []:
         via = route.get("via")
-        gateway = ipv6_host(prefix_of(via), route.get("gateway"), "mvpn_topology_figures.%s.nodes.%s.routes"
-                            % (figure, node))
+        gateway = ipv6_host(
+            prefix_of(via), route.get("gateway"), "mvpn_topology_figures.%s.nodes.%s.routes" % (figure, node)
+        )
         dest = route.get("to")
-        result["routes"].append({
-            "dest": "::/0" if dest == "default" else prefix_of(dest),
-            "gateway": gateway,
-            "interface": iface(via),
-        })
+        result["routes"].append(
+            {
+                "dest": "::/0" if dest == "default" else prefix_of(dest),
+                "gateway": gateway,
+                "interface": iface(via),
+            }
+        )
     return result
 
 
@@ -137,8 +158,10 @@ def node_sysctls(interfaces, forwarding, slaac):
     accept = 1 if slaac else 0
     settings = {"net.ipv6.conf.all.forwarding": 1 if forwarding else 0}
     for name in interfaces:
-        settings["net.ipv6.conf.%s.accept_ra" % name] = accept
-        settings["net.ipv6.conf.%s.autoconf" % name] = accept
+        # sysctl spells a "." inside an interface name (VLAN eth0.100) as "/".
+        key = str(name).replace(".", "/")
+        settings["net.ipv6.conf.%s.accept_ra" % key] = accept
+        settings["net.ipv6.conf.%s.autoconf" % key] = accept
     return settings
 
 

@@ -13,7 +13,8 @@ short_description: Static IPv6 addresses and SLAAC tokens on a lab host's interf
 description:
   - Brings the named interfaces up, adds the listed global IPv6 addresses and sets SLAAC
     interface tokens, reading the kernel's current state first so that a second run reports no change.
-  - With O(purge=true), permanent global (and site-local) addresses on the managed interfaces that are not listed
+  - With O(purge=true), permanent global (and site-local) addresses on the managed interfaces that
+    are not listed
     are removed. Addresses the kernel made by SLAAC are never purged.
   - Changes only the running kernel (the network namespace the module runs in).
 version_added: 0.1.0
@@ -118,33 +119,51 @@ from ansible_collections.mvpn.lab.plugins.module_utils.iproute import ip_json, i
 
 def _norm_interface(module, value, field):
     try:
-        iface = ipaddress.IPv6Interface(u"%s" % value)
+        # Without a length ipaddress assumes /128, which would leave the link without its on-link route.
+        if "/" not in "%s" % value:
+            raise ValueError("no prefix length")
+        iface = ipaddress.IPv6Interface("%s" % value)
     except ValueError:
-        module.fail_json(msg="%s: %r is not an IPv6 address with prefix length (expected e.g. "
-                             "fec0:106:2500::1/64)" % (field, value))
+        module.fail_json(
+            msg="%s: %r is not an IPv6 address with prefix length (expected e.g. "
+            "fec0:106:2500::1/64)" % (field, value)
+        )
     return "%s/%d" % (iface.ip, iface.network.prefixlen)
 
 
 def _norm_token(module, value, field):
     try:
-        return str(ipaddress.IPv6Address(u"%s" % value))
+        return str(ipaddress.IPv6Address("%s" % value))
     except ValueError:
-        module.fail_json(msg="%s: %r is not an IPv6 interface identifier (expected e.g. ::20c:30ff:febb:f0b6)"
-                             % (field, value))
+        module.fail_json(
+            msg="%s: %r is not an IPv6 interface identifier (expected e.g. ::20c:30ff:febb:f0b6)"
+            % (field, value)
+        )
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            addresses=dict(type="list", elements="dict", default=[], options=dict(
-                interface=dict(type="str", required=True),
-                address=dict(type="str", required=True),
-            )),
+            addresses=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    interface=dict(type="str", required=True),
+                    address=dict(type="str", required=True),
+                ),
+            ),
             interfaces=dict(type="list", elements="str", default=[]),
-            tokens=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
-                interface=dict(type="str", required=True),
-                token=dict(type="str", required=True, no_log=False),
-            )),
+            tokens=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                no_log=False,
+                options=dict(
+                    interface=dict(type="str", required=True),
+                    token=dict(type="str", required=True, no_log=False),
+                ),
+            ),
             purge=dict(type="bool", default=False),
             nodad=dict(type="bool", default=False),
         ),
@@ -154,13 +173,23 @@ def main():
     wanted = {}
     for i, item in enumerate(p["addresses"]):
         wanted.setdefault(item["interface"], set()).add(
-            _norm_interface(module, item["address"], "addresses[%d].address" % i))
-    managed = list(dict.fromkeys(list(p["interfaces"]) + list(wanted) + [t["interface"] for t in p["tokens"]]))
+            _norm_interface(module, item["address"], "addresses[%d].address" % i)
+        )
+    # Check every token before changing anything.
+    tokens = [
+        (item["interface"], _norm_token(module, item["token"], "tokens[%d].token" % i))
+        for i, item in enumerate(p["tokens"])
+    ]
+    managed = list(
+        dict.fromkeys(list(p["interfaces"]) + list(wanted) + [t["interface"] for t in p["tokens"]])
+    )
     existing = set(link_names(module))
     for name in managed:
         if name not in existing:
-            module.fail_json(msg="interfaces: %s does not exist on this host (expected one of: %s)"
-                                 % (name, ", ".join(sorted(n for n in existing if n))))
+            module.fail_json(
+                msg="interfaces: %s does not exist on this host (expected one of: %s)"
+                % (name, ", ".join(sorted(n for n in existing if n)))
+            )
 
     result = dict(changed=False, added=[], removed=[], links_up=[], tokens_set=[])
     before, after = [], []
@@ -175,7 +204,7 @@ def main():
             for info in entry.get("addr_info", []):
                 # fec0::/10 (the paper's prefixes) is reported with scope "site".
                 if info.get("family") == "inet6" and info.get("scope") in ("global", "site"):
-                    key = "%s/%d" % (ipaddress.IPv6Address(u"%s" % info["local"]), info["prefixlen"])
+                    key = "%s/%d" % (ipaddress.IPv6Address("%s" % info["local"]), info["prefixlen"])
                     have[key] = info
         want = wanted.get(name, set())
         before += ["%s %s" % (name, a) for a in sorted(have)]
@@ -192,17 +221,18 @@ def main():
         kept = set(have) - {r.split(" ", 1)[1] for r in result["removed"] if r.startswith(name + " ")}
         after += ["%s %s" % (name, a) for a in sorted(kept | want)]
 
-    for i, item in enumerate(p["tokens"]):
-        token = _norm_token(module, item["token"], "tokens[%d].token" % i)
-        out = ip_run(module, ["token", "get", "dev", item["interface"]])
+    for name, token in tokens:
+        out = ip_run(module, ["token", "get", "dev", name])
         words = out.split()
-        current = str(ipaddress.IPv6Address(u"%s" % words[1])) if len(words) > 1 else "::"
+        current = str(ipaddress.IPv6Address("%s" % words[1])) if len(words) > 1 else "::"
         if current != token:
-            result["tokens_set"].append(item["interface"])
+            result["tokens_set"].append(name)
             if not module.check_mode:
-                ip_run(module, ["token", "set", token, "dev", item["interface"]])
+                ip_run(module, ["token", "set", token, "dev", name])
 
-    result["changed"] = bool(result["added"] or result["removed"] or result["links_up"] or result["tokens_set"])
+    result["changed"] = bool(
+        result["added"] or result["removed"] or result["links_up"] or result["tokens_set"]
+    )
     if module._diff:
         result["diff"] = dict(before="\n".join(before) + "\n", after="\n".join(after) + "\n")
     module.exit_json(**result)

@@ -91,17 +91,20 @@ def _dest(module, value, field):
     if value in ("default", "::/0"):
         return "::/0"
     try:
-        return str(ipaddress.IPv6Network(u"%s" % value))
+        return str(ipaddress.IPv6Network("%s" % value))
     except ValueError:
-        module.fail_json(msg="%s: %r is not an IPv6 prefix (expected e.g. fec0:106:1100::/64 or default)"
-                             % (field, value))
+        module.fail_json(
+            msg="%s: %r is not an IPv6 prefix (expected e.g. fec0:106:1100::/64 or default)" % (field, value)
+        )
 
 
 def _addr(module, value, field):
     try:
-        return str(ipaddress.IPv6Address(u"%s" % value))
+        return str(ipaddress.IPv6Address("%s" % value))
     except ValueError:
-        module.fail_json(msg="%s: %r is not an IPv6 address (expected e.g. fec0:106:2500::3)" % (field, value))
+        module.fail_json(
+            msg="%s: %r is not an IPv6 address (expected e.g. fec0:106:2500::3)" % (field, value)
+        )
 
 
 def _text(route):
@@ -111,12 +114,17 @@ def _text(route):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            routes=dict(type="list", elements="dict", default=[], options=dict(
-                dest=dict(type="str", required=True),
-                gateway=dict(type="str", required=True),
-                interface=dict(type="str", required=True),
-                metric=dict(type="int"),
-            )),
+            routes=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    dest=dict(type="str", required=True),
+                    gateway=dict(type="str", required=True),
+                    interface=dict(type="str", required=True),
+                    metric=dict(type="int"),
+                ),
+            ),
             interfaces=dict(type="list", elements="str", default=[]),
             purge=dict(type="bool", default=False),
         ),
@@ -125,8 +133,11 @@ def main():
     p = module.params
     wanted = {}
     for i, r in enumerate(p["routes"]):
-        key = (_dest(module, r["dest"], "routes[%d].dest" % i), _addr(module, r["gateway"], "routes[%d].gateway" % i),
-               r["interface"])
+        key = (
+            _dest(module, r["dest"], "routes[%d].dest" % i),
+            _addr(module, r["gateway"], "routes[%d].gateway" % i),
+            r["interface"],
+        )
         wanted[key] = r.get("metric")
     managed = set(p["interfaces"]) | {k[2] for k in wanted}
     existing = set(link_names(module))
@@ -138,12 +149,14 @@ def main():
     for r in ip_json(module, ["-6", "route", "show", "table", "main"]):
         if not r.get("gateway") or r.get("dev") not in managed:
             continue
-        dst = "::/0" if r.get("dst") == "default" else str(ipaddress.IPv6Network(u"%s" % r["dst"], strict=False))
-        have[(dst, str(ipaddress.IPv6Address(u"%s" % r["gateway"])), r["dev"])] = r
+        dst = (
+            "::/0" if r.get("dst") == "default" else str(ipaddress.IPv6Network("%s" % r["dst"], strict=False))
+        )
+        # IPv6 routes differing only in metric coexist (replace with a new metric adds one), so keep all.
+        have.setdefault((dst, str(ipaddress.IPv6Address("%s" % r["gateway"])), r["dev"]), []).append(r)
     result = dict(changed=False, added=[], removed=[])
     for key, metric in sorted(wanted.items()):
-        current = have.get(key)
-        if current is not None and (metric is None or current.get("metric") == metric):
+        if any(metric is None or current.get("metric") == metric for current in have.get(key, [])):
             continue
         result["added"].append(_text(key))
         if not module.check_mode:
@@ -152,11 +165,16 @@ def main():
                 cmd += ["metric", str(metric)]
             ip_run(module, cmd)
     if p["purge"]:
-        for key, r in sorted(have.items()):
-            if key not in wanted and r.get("protocol") in STATIC_PROTOCOLS:
+        for key, routes in sorted(have.items()):
+            for r in routes:
+                if r.get("protocol") not in STATIC_PROTOCOLS:
+                    continue
+                if key in wanted and wanted[key] in (None, r.get("metric")):
+                    continue
                 result["removed"].append(_text(key))
                 if not module.check_mode:
-                    ip_run(module, ["-6", "route", "del", key[0], "via", key[1], "dev", key[2]])
+                    metric = ["metric", str(r["metric"])] if r.get("metric") is not None else []
+                    ip_run(module, ["-6", "route", "del", key[0], "via", key[1], "dev", key[2]] + metric)
     result["changed"] = bool(result["added"] or result["removed"])
     if module._diff:
         before = sorted(_text(k) for k in have)

@@ -52,17 +52,21 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def _path(name):
-    return os.path.join("/proc/sys", *name.split("."))
+    # As sysctl(8): "." separates the parts and "/" stands for a "." inside one (eth0/100 is eth0.100).
+    return os.path.join("/proc/sys", *[part.replace("/", ".") for part in name.split(".")])
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(settings=dict(type="dict", required=True)),
-                           supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=dict(settings=dict(type="dict", required=True)), supports_check_mode=True
+    )
     changed = {}
+    # Check every name before writing any, so a typo changes nothing.
+    for name in sorted(module.params["settings"]):
+        if not os.path.exists(_path(name)):
+            module.fail_json(msg="settings: %s does not exist on this host (no %s)" % (name, _path(name)))
     for name, value in sorted(module.params["settings"].items()):
         path = _path(name)
-        if not os.path.exists(path):
-            module.fail_json(msg="settings: %s does not exist on this host (no %s)" % (name, path))
         with open(path) as fh:
             current = " ".join(fh.read().split())
         wanted = " ".join(str(int(value) if isinstance(value, bool) else value).split())
