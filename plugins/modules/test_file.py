@@ -80,12 +80,12 @@ BLOCK = 65536
 
 def blocks(seed, size, marker):
     """The file's content, a 64 KiB block at a time."""
-    mark = (u"\n%s\n" % marker).encode("utf-8") if marker else b""
+    mark = ("\n%s\n" % marker).encode("utf-8") if marker else b""
     offset = 0
     index = 0
     while offset < size:
         n = min(BLOCK, size - offset)
-        rng = random.Random(u"%s:%d" % (seed, index))
+        rng = random.Random("%s:%d" % (seed, index))
         data = mark + rng.getrandbits(8 * BLOCK).to_bytes(BLOCK, "little")
         yield data[:n]
         offset += n

@@ -26,13 +26,35 @@ from mvpn_lab.vlab import aptsources, paths
 #: Packages of the twin image, beyond the minbase variant.
 PACKAGES = (
     # boot and management
-    "linux-image-amd64", "initramfs-tools", "zstd", "systemd-sysv", "udev", "kmod",
-    "openssh-server", "procps", "less",
+    "linux-image-amd64",
+    "initramfs-tools",
+    "zstd",
+    "systemd-sysv",
+    "udev",
+    "kmod",
+    "openssh-server",
+    "procps",
+    "less",
     # the lab's network tools and daemons
-    "iproute2", "iw", "radvd", "hostapd", "wpasupplicant", "wireless-regdb", "tcpdump",
-    "ndisc6", "iputils-ping", "curl", "apache2", "iperf3", "ethtool",
+    "iproute2",
+    "iw",
+    "radvd",
+    "hostapd",
+    "wpasupplicant",
+    "wireless-regdb",
+    "tcpdump",
+    "ndisc6",
+    "iputils-ping",
+    "curl",
+    "apache2",
+    "iperf3",
+    "ethtool",
     # Python for Ansible and the lab's own daemons
-    "python3", "python3-apt", "python3-yaml", "python3-pyroute2", "python3-scapy",
+    "python3",
+    "python3-apt",
+    "python3-yaml",
+    "python3-pyroute2",
+    "python3-scapy",
 )
 
 IMAGE_SIZE = "4G"
@@ -141,11 +163,16 @@ def build(mirror: str | None = None, force: bool = False) -> Image:
     started = time.monotonic()
     try:
         cmd = [
-            "mmdebstrap", "--variant=minbase", "--mode=root", "--format=directory",
+            "mmdebstrap",
+            "--variant=minbase",
+            "--mode=root",
+            "--format=directory",
             "--include=" + ",".join(PACKAGES),
-            f"--essential-hook={_hook('essential-hook.sh')} \"$1\"",
-            f"--customize-hook={_hook('customize-hook.sh')} \"$1\"",
-            aptsources.SUITE, str(rootfs), *sources,
+            f'--essential-hook={_hook("essential-hook.sh")} "$1"',
+            f'--customize-hook={_hook("customize-hook.sh")} "$1"',
+            aptsources.SUITE,
+            str(rootfs),
+            *sources,
         ]
         _run_streaming(cmd, "building the twin's root filesystem (mmdebstrap)", log)
         boot = rootfs / "boot"
@@ -157,9 +184,21 @@ def build(mirror: str | None = None, force: bool = False) -> Image:
         shutil.copy2(initrds[-1], work / "initrd.img")
         shutil.copy2(rootfs / "etc/ssh/ssh_host_ed25519_key.pub", work / "ssh_host_ed25519_key.pub")
         _run_streaming(
-            ["mke2fs", "-q", "-F", "-t", "ext4", "-L", "mvpn-twin", "-d", str(rootfs),
-             str(work / "disk.img"), IMAGE_SIZE],
-            "writing the twin's disk image (mke2fs -d)", log,
+            [
+                "mke2fs",
+                "-q",
+                "-F",
+                "-t",
+                "ext4",
+                "-L",
+                "mvpn-twin",
+                "-d",
+                str(rootfs),
+                str(work / "disk.img"),
+                IMAGE_SIZE,
+            ],
+            "writing the twin's disk image (mke2fs -d)",
+            log,
         )
         meta = {
             "key": image.key,

@@ -101,8 +101,7 @@ def running_pid(lab: Lab) -> int | None:
     if _pid_alive(pid) and _is_qemu(pid):
         return pid
     raise LabError(
-        f"stale pid file {lab.pidfile}: pid {pid} is not a running QEMU; "
-        "run 'mvpn-lab vlab down' to clean up"
+        f"stale pid file {lab.pidfile}: pid {pid} is not a running QEMU; run 'mvpn-lab vlab down' to clean up"
     )
 
 
@@ -156,7 +155,9 @@ def ssh_base(lab: Lab) -> list[str]:
 def _ssh_ready(lab: Lab) -> bool:
     proc = subprocess.run(
         [*ssh_base(lab)[:-1], "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", paths.SSH_ALIAS, "true"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
     )
     return proc.returncode == 0
 
@@ -176,15 +177,41 @@ def qemu_command(lab: Lab, img: image_mod.Image, port: int, pubkey: str, smp: in
     authkey = base64.b64encode(pubkey.encode()).decode()
     append = f"root=/dev/vda rw console=ttyS0 quiet panic=-1 net.ifnames=0 mvpn.authkey={authkey}"
     return [
-        QEMU, "-name", "mvpn-twin", "-accel", "tcg,thread=multi", "-cpu", "max",
-        "-smp", str(smp), "-m", str(MEMORY_MB),
-        "-kernel", str(img.kernel), "-initrd", str(img.initrd), "-append", append,
-        "-drive", f"file={img.disk},if=virtio,format=raw,snapshot=on",
-        "-netdev", f"user,id=mgmt,hostfwd=tcp:127.0.0.1:{port}-:22",
-        "-device", "virtio-net-pci,netdev=mgmt",
-        "-device", "virtio-rng-pci",
-        "-display", "none", "-serial", f"file:{lab.console}", "-monitor", "none",
-        "-no-reboot", "-daemonize", "-pidfile", str(lab.pidfile),
+        QEMU,
+        "-name",
+        "mvpn-twin",
+        "-accel",
+        "tcg,thread=multi",
+        "-cpu",
+        "max",
+        "-smp",
+        str(smp),
+        "-m",
+        str(MEMORY_MB),
+        "-kernel",
+        str(img.kernel),
+        "-initrd",
+        str(img.initrd),
+        "-append",
+        append,
+        "-drive",
+        f"file={img.disk},if=virtio,format=raw,snapshot=on",
+        "-netdev",
+        f"user,id=mgmt,hostfwd=tcp:127.0.0.1:{port}-:22",
+        "-device",
+        "virtio-net-pci,netdev=mgmt",
+        "-device",
+        "virtio-rng-pci",
+        "-display",
+        "none",
+        "-serial",
+        f"file:{lab.console}",
+        "-monitor",
+        "none",
+        "-no-reboot",
+        "-daemonize",
+        "-pidfile",
+        str(lab.pidfile),
     ]
 
 
@@ -196,8 +223,11 @@ def cable(lab: Lab) -> None:
     """Create the lab hosts' namespaces, links and radios inside the VM (idempotent)."""
     with step("cabling the lab inside the twin (namespaces, backbone, hwsim radios)"):
         proc = subprocess.run(
-            [*ssh_base(lab), "sh", "-s"], input=cabling_script(), text=True,
-            capture_output=True, check=False,
+            [*ssh_base(lab), "sh", "-s"],
+            input=cabling_script(),
+            text=True,
+            capture_output=True,
+            check=False,
         )
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -212,8 +242,10 @@ def up(mirror: str | None = None) -> Lab:
         print(f"twin already running (pid {pid}); nothing to do")
         return lab
     if shutil.which(QEMU) is None:
-        raise LabError(f"{QEMU} not found on this host: install it with 'apt-get install qemu-system-x86' "
-                       "(or run scripts/setup.sh)")
+        raise LabError(
+            f"{QEMU} not found on this host: install it with 'apt-get install qemu-system-x86' "
+            "(or run scripts/setup.sh)"
+        )
     port = paths.ssh_port()
     if not _port_free(port):
         raise LabError(f"port 127.0.0.1:{port} is in use; stop what holds it or set MVPN_VLAB_PORT")
@@ -236,10 +268,19 @@ def up(mirror: str | None = None) -> Lab:
             time.sleep(1)
     boot_s = time.monotonic() - started
     cable(lab)
-    lab.runinfo.write_text(json.dumps({
-        "image": img.key, "port": port, "pid": running_pid(lab), "boot_seconds": round(boot_s, 1),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2) + "\n")
+    lab.runinfo.write_text(
+        json.dumps(
+            {
+                "image": img.key,
+                "port": port,
+                "pid": running_pid(lab),
+                "boot_seconds": round(boot_s, 1),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"twin up: image {img.key}, SSH on 127.0.0.1:{port}, ready in {boot_s:.1f} s")
     return lab
 
@@ -254,8 +295,12 @@ def down() -> None:
         except ValueError:
             pid = None
     if lab.ssh_config.exists():
-        subprocess.run([*ssh_base(lab)[:-1], "-O", "exit", paths.SSH_ALIAS],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(
+            [*ssh_base(lab)[:-1], "-O", "exit", paths.SSH_ALIAS],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
     if pid is not None and _pid_alive(pid) and _is_qemu(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
@@ -288,8 +333,9 @@ def status() -> dict[str, object]:
     info["pid"] = pid
     with contextlib.suppress(OSError, ValueError):
         info.update(json.loads(lab.runinfo.read_text()))
-    proc = subprocess.run([*ssh_base(lab), "ip", "netns", "list"], capture_output=True, text=True,
-                          timeout=30, check=False)
+    proc = subprocess.run(
+        [*ssh_base(lab), "ip", "netns", "list"], capture_output=True, text=True, timeout=30, check=False
+    )
     info["ssh_ready"] = proc.returncode == 0
     info["lab_hosts"] = sorted(line.split()[0] for line in proc.stdout.splitlines() if line.strip())
     return info
