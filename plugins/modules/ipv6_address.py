@@ -19,7 +19,7 @@ description:
   - Changes only the running kernel (the network namespace the module runs in).
 version_added: 0.1.0
 author:
-  - mvpn-lab developers
+  - mvpn-lab developers (@mvpn-lab)
 options:
   addresses:
     description: Addresses to have, each an interface and an address with prefix length.
@@ -65,8 +65,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what would change and changes nothing.
   diff_mode:
     support: full
+    description: Shows the state before and after.
 """
 
 EXAMPLES = r"""

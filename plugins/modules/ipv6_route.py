@@ -17,7 +17,7 @@ description:
     are not listed are removed. Routes learned from Router Advertisements are never touched.
 version_added: 0.1.0
 author:
-  - mvpn-lab developers
+  - mvpn-lab developers (@mvpn-lab)
 options:
   routes:
     description: Routes to have.
@@ -52,8 +52,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what would change and changes nothing.
   diff_mode:
     support: full
+    description: Shows the state before and after.
 """
 
 EXAMPLES = r"""

@@ -12,13 +12,13 @@ module: run_folder
 short_description: Create and finish a test run's result folder
 description:
   - With O(state=started), creates C(BASE/TEST/UTC-TIMESTAMP/) and writes C(manifest.json). A folder is
-    never reused: if the timestamp's folder exists, a suffix C(-2), C(-3)... is added.
+    never reused; if the timestamp's folder exists, a suffix C(-2), C(-3)... is added.
   - With O(state=finished), writes C(summary.json) into an existing run folder, adds the end time and
     the sha256 of every file of the folder to C(manifest.json).
-  - Runs on the controller (C(delegate_to: localhost)).
+  - "Runs on the controller: use it with C(delegate_to: localhost)."
 version_added: 0.1.0
 author:
-  - mvpn-lab developers
+  - mvpn-lab developers (@mvpn-lab)
 options:
   state:
     description: Start a run (new folder and manifest) or finish it (summary and checksums).
@@ -46,8 +46,10 @@ options:
 attributes:
   check_mode:
     support: none
+    description: Not supported; the module always acts.
   diff_mode:
     support: none
+    description: No diff is returned.
 """
 
 EXAMPLES = r"""

@@ -17,7 +17,7 @@ description:
   - Does not persist values in C(/etc/sysctl.d); the lab roles apply them on every converge.
 version_added: 0.1.0
 author:
-  - mvpn-lab developers
+  - mvpn-lab developers (@mvpn-lab)
 options:
   settings:
     description: Parameter names (dotted, as C(sysctl) spells them) and their values.
@@ -26,8 +26,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what would change and changes nothing.
   diff_mode:
     support: full
+    description: Shows the state before and after.
 """
 
 EXAMPLES = r"""

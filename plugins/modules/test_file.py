@@ -11,14 +11,14 @@ DOCUMENTATION = r"""
 module: test_file
 short_description: Deterministic test files for the lab's downloads
 description:
-  - Writes a file of the given size whose content is a pure function of O(seed) and O(size):
+  - Writes a file of the given size whose content is a pure function of O(seed) and O(size),
     pseudo-random bytes with a readable O(marker) line every 64 KiB, so a capture shows at once
     whether a transfer crossed the network in clear.
   - Returns the file's sha256, which clients compare with what they downloaded.
   - A file that already has the expected content is left alone (the module reports no change).
 version_added: 0.1.0
 author:
-  - mvpn-lab developers
+  - mvpn-lab developers (@mvpn-lab)
 options:
   path:
     description: Where to write the file.
@@ -43,8 +43,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what would change and changes nothing.
   diff_mode:
     support: none
+    description: No diff is returned.
 """
 
 EXAMPLES = r"""

@@ -257,7 +257,8 @@ def up(mirror: str | None = None) -> Lab:
     proc = subprocess.run(qemu_command(lab, img, port, pubkey), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         lab.pidfile.unlink(missing_ok=True)
-        raise LabError(f"{QEMU} failed to start: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise LabError(f"{QEMU} failed to start (exit {proc.returncode}): {tail[0]}")
     with step("booting the twin and waiting for SSH") as progress:
         while not _ssh_ready(lab):
             if time.monotonic() - started > BOOT_TIMEOUT:

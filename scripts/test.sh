@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: setup, static checks,
+# unit tests, then everything on the virtual twin (molecule role scenarios,
+# site.yml idempotence, Test 1). pytest drives the twin part, so its closing
+# line is the suite's verdict.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+start=$(date +%s)
+stage() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+stage "setup (host packages, Python environment)"
+scripts/setup.sh
+export PATH="$here/.venv/bin:$PATH"
+
+stage "ruff"
+ruff check .
+
+stage "ansible-lint --profile production"
+ansible-lint --profile production
+
+stage "ansible-test sanity"
+scripts/sanity.sh
+
+stage "pytest: unit, bad input, and the virtual twin (molecule, Test 1)"
+pytest -v -p no:cacheprovider tests/unit tests/integration tests/twin "$@"
+stage "done"
