@@ -23,5 +23,5 @@ stage "ansible-test sanity"
 scripts/sanity.sh
 
 stage "pytest: unit, bad input, and the virtual twin (molecule, Test 1)"
-pytest -v -p no:cacheprovider tests/unit tests/integration tests/twin "$@"
+pytest -v -p no:cacheprovider --durations=15 tests/unit tests/integration tests/twin "$@"
 stage "done"

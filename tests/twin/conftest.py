@@ -63,6 +63,9 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def twin() -> Iterator[dict[str, object]]:
     status = json.loads(cli("vlab", "status", "--json").stdout)
+    if "stale pid file" in str(status.get("error", "")):
+        # A previous session's twin died with its machine; clear its pid file first.
+        cli("vlab", "down")
     started_here = not status.get("running")
     if started_here:
         code, out = run_logged("vlab-up", [str(BIN / "mvpn-lab"), "vlab", "up"], timeout=1800)

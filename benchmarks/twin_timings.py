@@ -1,0 +1,88 @@
+"""Wall times of the virtual twin's main steps, printed as a table.
+
+    .venv/bin/python benchmarks/twin_timings.py [--cold] [--skip-test1]
+
+--cold builds the image into an empty temporary cache (the real cache is left alone).
+If the twin is not running it is booted from the cached image and the boot is timed.
+Then site.yml runs twice (the second run must report changed=0) and Test 1 once.
+A benchmark, not a test: it prints figures and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
+    )
+    return time.monotonic() - started, proc.returncode, proc.stdout + proc.stderr
+
+
+def changed_total(output: str) -> int:
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", output))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold", action="store_true", help="also time a cold image build")
+    parser.add_argument("--skip-test1", action="store_true", help="do not run Test 1")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    cli = str(BIN / "mvpn-lab")
+    if args.cold:
+        with tempfile.TemporaryDirectory() as cache:
+            secs, code, out = timed([cli, "vlab", "build"], env={"MVPN_VLAB_CACHE": cache})
+            rows.append(("cold image build", f"{secs:.0f} s" + ("" if code == 0 else f" (failed: {code})")))
+    status = json.loads(
+        subprocess.run([cli, "vlab", "status", "--json"], capture_output=True, text=True, check=False).stdout
+        or "{}"
+    )
+    if status.get("running"):
+        rows.append(
+            ("cached up to SSH-ready", f"{status.get('boot_seconds', '?')} s (at the running twin's boot)")
+        )
+    else:
+        secs, code, out = timed([cli, "vlab", "up"])
+        ready = re.search(r"ready in ([0-9.]+) s", out)
+        rows.append(
+            (
+                "cached up to SSH-ready",
+                f"{ready.group(1) if ready else '?'} s (up incl. cabling {secs:.0f} s)",
+            )
+        )
+    for label in ("site.yml", "site.yml again"):
+        secs, code, out = timed([str(BIN / "ansible-playbook"), "playbooks/site.yml"])
+        rows.append((label, f"{secs:.0f} s, changed={changed_total(out)}, exit {code}"))
+    if not args.skip_test1:
+        with tempfile.TemporaryDirectory() as results:
+            secs, code, out = timed(
+                [
+                    str(BIN / "ansible-playbook"),
+                    "playbooks/test1_validation.yml",
+                    "-e",
+                    f"mvpn_results_dir={results}",
+                ]
+            )
+            rows.append(("Test 1 (4 configurations)", f"{secs:.0f} s, exit {code}"))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
