@@ -1,4 +1,5 @@
-"""Protocol core of the project's Mobile IPv6 daemon (RFC 6275), free of sockets and kernel calls.
+"""The project's Mobile IPv6 daemon (RFC 6275): a protocol core free of sockets and kernel calls,
+and the daemon around it.
 
 Modules:
 
@@ -10,7 +11,10 @@ Modules:
 * :mod:`.node`, :mod:`.mn`, :mod:`.ha`, :mod:`.cn` - state machines;
 * :mod:`.movement` - movement detection decisions of the mobile node;
 * :mod:`.actions` - what the state machines ask the kernel adapter to do;
-* :mod:`.clock`, :mod:`.counters`, :mod:`.log`, :mod:`.config`, :mod:`.cli`.
+* :mod:`.clock`, :mod:`.counters`, :mod:`.log`, :mod:`.config`, :mod:`.cli`;
+* the daemon around the core (``mvpn-lab mip6 run``): :mod:`.daemon`, :mod:`.kernel`,
+  :mod:`.mhsocket`, :mod:`.ndisc`, :mod:`.netlink`, :mod:`.tcprecovery`, :mod:`.control`,
+  :mod:`.events`.
 
 See docs/mip6.md.
 """

@@ -242,6 +242,27 @@ class RemoveAddress(Action):
     kind: ClassVar[str] = "remove_address"
 
 
+# ---- daemon-level actions (not emitted by the state machines)
+
+
+@dataclass(frozen=True)
+class ResumeTcp(Action):
+    """MN, after a handover completed (home BA in ``bt``, CN binding in ``ro``): prompt the peers'
+    TCP senders to retransmit now by eliciting duplicate ACKs on the established connections from
+    ``home_address`` (to ``peer`` only, or to every peer not in ``exclude`` when ``peer`` is None).
+    The daemon derives it from the MN's state when ``tcp_recovery`` is on."""
+
+    home_address: IPv6Address
+    peer: IPv6Address | None
+    exclude: tuple[IPv6Address, ...] = ()
+    kind: ClassVar[str] = "resume_tcp"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["exclude"] = [str(a) for a in self.exclude]
+        return out
+
+
 Sink = Callable[[Action], None]
 
 

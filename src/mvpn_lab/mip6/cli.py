@@ -5,12 +5,15 @@
   Exit status: 0 all decoded, 1 some could not be decoded, 2 the file is not a capture.
 * ``mip6 check-config FILE`` validates a node configuration; prints ``ok: ...`` (or the
   normalised config with ``--json``) or one error line naming the field (exit status 2).
+* ``mip6 run --config FILE`` runs the daemon (root, a Mobile IPv6 kernel) until SIGTERM/SIGINT.
+* ``mip6 status --socket PATH`` (or ``--config FILE``) prints a running daemon's status JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,27 @@ def register(subparsers: Any) -> None:
     check.add_argument("file", metavar="FILE", help="YAML configuration of one node")
     check.add_argument("--json", action="store_true", help="print the normalised configuration as JSON")
     check.set_defaults(func=cmd_check_config)
+
+    run = sub.add_parser(
+        "run",
+        help="run the Mobile IPv6 daemon for one node (root, Mobile IPv6 kernel)",
+        description="Run the Mobile IPv6 daemon of one node until SIGTERM or SIGINT. Events and "
+        "errors are JSON lines on stderr (or daemon_log), Mobility Header messages JSON lines in "
+        "log_file.",
+    )
+    run.add_argument("--config", required=True, metavar="FILE", help="YAML configuration of the node")
+    run.add_argument("--debug", action="store_true", help="also log every kernel command")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser(
+        "status",
+        help="print a running daemon's status (binding cache / update list, counters) as JSON",
+        description="Ask a running daemon for its status through its control socket.",
+    )
+    where = status.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
+    where.add_argument("--config", metavar="FILE", help="take the control socket from this configuration")
+    status.set_defaults(func=cmd_status)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -124,4 +148,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(json.dumps(config_to_dict(cfg), indent=2))
     else:
         print(f"ok: {args.file}: role {cfg.role}, name {cfg.name}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mvpn_lab.mip6.daemon import open_daemon
+
+    cfg = load_config(args.config)
+    daemon = open_daemon(cfg, debug=args.debug)
+    try:
+        daemon.start()
+    except LabError:
+        daemon.finish_shutdown()
+        raise
+    return daemon.run()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from mvpn_lab.mip6.config import control_socket_path
+    from mvpn_lab.mip6.control import query
+
+    path = args.socket if args.socket else control_socket_path(load_config(args.config))
+    text = json.dumps(query(path, "status"), indent=2)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # e.g. piped into head: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

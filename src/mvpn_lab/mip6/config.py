@@ -8,6 +8,7 @@ not silently fall back to a default). See docs/mip6.md for the full reference.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
@@ -25,6 +26,8 @@ from mvpn_lab.mip6.constants import (
 )
 
 ROLES = ("mn", "ha", "cn")
+DEFAULT_RUN_DIR = "/run/mvpn-lab"
+HA_TUNNEL_SUFFIX = 6  # hex digits the home agent appends to tunnel_name per care-of address
 
 
 class ConfigError(LabError):
@@ -57,6 +60,16 @@ class MNConfig:
     link_local_compat: bool = False  # L flag in home registrations
     cn_max_attempts: int = 5  # RR/BU transmissions to a correspondent before falling back to the tunnel
     log_file: str | None = None
+    # ---- daemon (``mvpn-lab mip6 run``), see docs/mip6.md
+    tunnel_name: str = "mip6tnl"  # the ip6ip6 tunnel to the home agent
+    table: int = 100  # routing table of the reverse tunnel (policy rule "from HOA")
+    rule_priority: int = 1000  # priority of that rule
+    tcp_recovery: bool = False  # elicit duplicate ACKs towards correspondents after a handover
+    esp_policy_installed: bool = False  # main-type xfrm policies require ESP for MN-HA signalling
+    deregister_on_exit: bool = True  # SIGTERM while away: lifetime-0 BU to the home agent first
+    cleanup_on_exit: bool = True  # remove the tunnel, routes and xfrm entries the daemon made
+    control_socket: str | None = None  # default /run/mvpn-lab/mip6-NAME.sock
+    daemon_log: str | None = None  # daemon events and errors (JSON lines); default stderr
     role: str = field(default="mn", init=False)
 
     @property
@@ -76,6 +89,12 @@ class HAConfig:
     binding_refresh_advice: bool = True  # Binding Refresh Advice option in accepting BAs
     interface: str | None = None  # the home link
     log_file: str | None = None
+    # ---- daemon (``mvpn-lab mip6 run``), see docs/mip6.md
+    tunnel_name: str = "mip6ha"  # prefix of the per-care-of-address tunnels (+ 6 hex digits)
+    esp_policy_installed: bool = False  # main-type xfrm policies require ESP for MN-HA signalling
+    cleanup_on_exit: bool = True
+    control_socket: str | None = None
+    daemon_log: str | None = None
     role: str = field(default="ha", init=False)
 
     def allows(self, home_address: IPv6Address) -> bool:
@@ -90,6 +109,10 @@ class CNConfig:
     max_binding_lifetime: int = MAX_RR_BINDING_LIFETIME
     send_binding_errors: bool = True
     log_file: str | None = None
+    # ---- daemon (``mvpn-lab mip6 run``), see docs/mip6.md
+    cleanup_on_exit: bool = True
+    control_socket: str | None = None
+    daemon_log: str | None = None
     role: str = field(default="cn", init=False)
 
 
@@ -164,6 +187,20 @@ def _list(name: str, value: Any) -> list[Any]:
     return value
 
 
+def _ifname(name: str, value: Any, max_len: int = 15) -> str:
+    text = _str(name, value)
+    if len(text) > max_len or not re.fullmatch(r"[A-Za-z0-9_.-]+", text) or text in (".", ".."):
+        raise _fail(name, f"not an interface name of at most {max_len} characters: {value!r}")
+    return text
+
+
+def _path(name: str, value: Any) -> str:
+    text = _str(name, value)
+    if not text.startswith("/") or "\0" in text:
+        raise _fail(name, f"expected an absolute path, got {value!r}")
+    return text
+
+
 def _address_list(name: str, value: Any) -> tuple[IPv6Address, ...]:
     items = _list(name, value)
     out = tuple(_unicast(f"{name}[{i}]", item) for i, item in enumerate(items))
@@ -174,7 +211,7 @@ def _address_list(name: str, value: Any) -> tuple[IPv6Address, ...]:
 
 # --------------------------------------------------------------------------- schemas
 
-_COMMON = {"role", "name", "log_file"}
+_COMMON = {"role", "name", "log_file", "control_socket", "daemon_log", "cleanup_on_exit"}
 _MN_FIELDS = _COMMON | {
     "home_address",
     "home_agent",
@@ -194,6 +231,12 @@ _MN_FIELDS = _COMMON | {
     "initial_bindack_timeout_first_reg",
     "link_local_compat",
     "cn_max_attempts",
+    "tunnel_name",
+    "table",
+    "rule_priority",
+    "tcp_recovery",
+    "esp_policy_installed",
+    "deregister_on_exit",
 }
 _HA_FIELDS = _COMMON | {
     "address",
@@ -204,6 +247,8 @@ _HA_FIELDS = _COMMON | {
     "perform_dad",
     "binding_refresh_advice",
     "interface",
+    "tunnel_name",
+    "esp_policy_installed",
 }
 _CN_FIELDS = _COMMON | {"address", "nonce_rotation", "max_binding_lifetime", "send_binding_errors"}
 _SCHEMAS = {"mn": _MN_FIELDS, "ha": _HA_FIELDS, "cn": _CN_FIELDS}
@@ -218,6 +263,17 @@ def _common(data: dict[str, Any], role: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": _str("name", data.get("name", role))}
     if data.get("log_file") is not None:
         out["log_file"] = _str("log_file", data["log_file"])
+    if data.get("daemon_log") is not None:
+        out["daemon_log"] = _str("daemon_log", data["daemon_log"])
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", out["name"]):
+        # the name is part of the default control socket path
+        raise _fail("name", f"use letters, digits, '.', '_' or '-' only, got {out['name']!r}")
+    socket_path = data.get("control_socket")
+    if socket_path is None:
+        socket_path = f"{DEFAULT_RUN_DIR}/mip6-{out['name']}.sock"
+    out["control_socket"] = _path("control_socket", socket_path)
+    if "cleanup_on_exit" in data:
+        out["cleanup_on_exit"] = _bool("cleanup_on_exit", data["cleanup_on_exit"])
     return out
 
 
@@ -251,7 +307,7 @@ def _parse_mn(data: dict[str, Any]) -> MNConfig:
     if kw["prefix_cache"] and md != "l2":
         raise _fail("prefix_cache", "needs movement_detection: l2")
     ifaces = _list("interfaces", data.get("interfaces", []))
-    kw["interfaces"] = tuple(_str(f"interfaces[{i}]", v) for i, v in enumerate(ifaces))
+    kw["interfaces"] = tuple(_ifname(f"interfaces[{i}]", v) for i, v in enumerate(ifaces))
     for key in ("use_alt_coa", "cn_ack", "require_ipsec", "link_local_compat"):
         if key in data:
             kw[key] = _bool(key, data[key])
@@ -262,6 +318,17 @@ def _parse_mn(data: dict[str, Any]) -> MNConfig:
         MAX_BINDACK_TIMEOUT,
     )
     kw["cn_max_attempts"] = _int("cn_max_attempts", data.get("cn_max_attempts", 5), 1, 100)
+    if "tunnel_name" in data:
+        kw["tunnel_name"] = _ifname("tunnel_name", data["tunnel_name"])
+    if "table" in data:
+        kw["table"] = _int("table", data["table"], 1, 2**32 - 1)
+        if kw["table"] in (253, 254, 255):
+            raise _fail("table", f"{kw['table']} is a reserved table (default, main, local)")
+    if "rule_priority" in data:
+        kw["rule_priority"] = _int("rule_priority", data["rule_priority"], 1, 32765)
+    for key in ("tcp_recovery", "esp_policy_installed", "deregister_on_exit"):
+        if key in data:
+            kw[key] = _bool(key, data[key])
     return MNConfig(**kw)
 
 
@@ -293,7 +360,11 @@ def _parse_ha(data: dict[str, Any]) -> HAConfig:
         if key in data:
             kw[key] = _bool(key, data[key])
     if data.get("interface") is not None:
-        kw["interface"] = _str("interface", data["interface"])
+        kw["interface"] = _ifname("interface", data["interface"])
+    if "tunnel_name" in data:
+        kw["tunnel_name"] = _ifname("tunnel_name", data["tunnel_name"], max_len=15 - HA_TUNNEL_SUFFIX)
+    if "esp_policy_installed" in data:
+        kw["esp_policy_installed"] = _bool("esp_policy_installed", data["esp_policy_installed"])
     return HAConfig(**kw)
 
 
@@ -331,6 +402,27 @@ def parse_config(data: Any) -> NodeConfig:
     if role == "ha":
         return _parse_ha(data)
     return _parse_cn(data)
+
+
+def check_daemon_config(cfg: NodeConfig) -> None:
+    """What ``mip6 run`` needs beyond a valid file; raises one :class:`ConfigError` line."""
+    if isinstance(cfg, MNConfig):
+        if not cfg.interfaces:
+            raise _fail("interfaces", "the daemon needs at least one interface to watch")
+        if cfg.tunnel_name in cfg.interfaces:
+            raise _fail("tunnel_name", f"{cfg.tunnel_name} is also listed in interfaces")
+    if isinstance(cfg, HAConfig) and cfg.interface is None:
+        raise _fail("interface", "the daemon needs the home link (for proxy neighbour discovery)")
+    if isinstance(cfg, MNConfig | HAConfig) and cfg.require_ipsec and not cfg.esp_policy_installed:
+        raise _fail(
+            "esp_policy_installed",
+            "require_ipsec is true but the ESP policy for Mobility Header signalling is not declared "
+            "installed (install it and set esp_policy_installed: true, or set require_ipsec: false)",
+        )
+
+
+def control_socket_path(cfg: NodeConfig) -> str:
+    return cfg.control_socket or f"{DEFAULT_RUN_DIR}/mip6-{cfg.name}.sock"
 
 
 def load_config(path: str | Path) -> NodeConfig:

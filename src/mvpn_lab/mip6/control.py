@@ -1,0 +1,147 @@
+"""The daemon's control socket: a UNIX stream socket answering one command per connection.
+
+Protocol: the client sends one line (``status`` or ``ping``), the daemon answers with one JSON
+object and a newline, then closes. ``mvpn-lab mip6 status --socket PATH`` is the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mvpn_lab.errors import LabError
+
+MAX_REQUEST = 4096
+CLIENT_TIMEOUT = 0.5  # seconds a client may take to send its line (the loop waits that long at most)
+
+
+class ControlError(LabError):
+    """The control socket cannot be set up or queried (one line)."""
+
+
+def handle_request(line: str, commands: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, Any]:
+    command = line.strip()
+    handler = commands.get(command)
+    if handler is None:
+        return {"error": f"unknown command {command[:40]!r}; try one of {', '.join(sorted(commands))}"}
+    return handler()
+
+
+class ControlServer:
+    def __init__(
+        self,
+        path: str,
+        commands: dict[str, Callable[[], dict[str, Any]]],
+        *,
+        factory: Callable[..., Any] = socket.socket,
+    ) -> None:
+        self.path = path
+        self.commands = commands
+        self.factory = factory
+        self.sock: Any = None
+
+    def open(self) -> None:
+        path = Path(self.path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ControlError(f"control socket directory {path.parent}: {exc.strerror or exc}") from None
+        if path.exists() or path.is_symlink():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise ControlError(f"control socket path {path} exists and is not a socket")
+            if self._alive(path):
+                raise ControlError(f"another daemon listens on {path}")
+            path.unlink()
+        sock = self.factory(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(path))
+            os.chmod(path, 0o660)
+            sock.listen(8)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise ControlError(f"control socket {path}: {exc.strerror or exc}") from None
+        self.sock = sock
+
+    @staticmethod
+    def _alive(path: Path) -> bool:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        finally:
+            probe.close()
+        return True
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def accept(self) -> None:
+        """Serve one waiting client (called when the listening socket is readable)."""
+        try:
+            client, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        with client:
+            client.settimeout(CLIENT_TIMEOUT)
+            data = b""
+            try:
+                while b"\n" not in data and len(data) < MAX_REQUEST:
+                    chunk = client.recv(MAX_REQUEST)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                return  # a client too slow or gone: nothing to answer
+            reply = handle_request(data.decode("utf-8", "replace"), self.commands)
+            with contextlib.suppress(OSError):
+                client.sendall((json.dumps(reply) + "\n").encode())
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def query(path: str, command: str = "status", *, timeout: float = 5.0) -> dict[str, Any]:
+    """Ask a running daemon; raises :class:`ControlError` with one line on any problem."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(path)
+        except FileNotFoundError:
+            raise ControlError(f"no daemon control socket at {path}") from None
+        except OSError as exc:
+            raise ControlError(f"cannot connect to {path}: {exc.strerror or exc}") from None
+        try:
+            sock.sendall(command.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:
+            raise ControlError(f"{path}: {exc.strerror or exc}") from None
+    finally:
+        sock.close()
+    try:
+        reply = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ControlError(f"{path}: the daemon's answer is not JSON") from None
+    if not isinstance(reply, dict):
+        raise ControlError(f"{path}: the daemon's answer is not a JSON object")
+    if "error" in reply and len(reply) == 1:
+        raise ControlError(f"{path}: {reply['error']}")
+    return reply

@@ -1,0 +1,596 @@
+"""The daemon with fakes: error handling, ESP marking, ND, DAD, the loop, signals, shutdown, CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import struct
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any
+
+import pytest
+import yaml
+
+from mvpn_lab.cli import main
+from mvpn_lab.mip6.actions import ReceivedPacket, SendMH
+from mvpn_lab.mip6.clock import FakeClock, SystemClock
+from mvpn_lab.mip6.config import ConfigError, check_daemon_config, parse_config
+from mvpn_lab.mip6.control import ControlError, ControlServer, handle_request, query
+from mvpn_lab.mip6.daemon import SHUTDOWN_WAIT, Daemon, DaemonError, DaemonIO, parse_iw_ssid
+from mvpn_lab.mip6.events import EventLog
+from mvpn_lab.mip6.log import MHLogger
+from mvpn_lab.mip6.messages import BindingAcknowledgement, BindingUpdate, decode_mh, encode_mh
+from mvpn_lab.mip6.mhsocket import IPV6_PKTINFO, SOL_IPV6, pack_pktinfo
+from mvpn_lab.mip6.ndisc import ND_NEIGHBOR_SOLICIT, NdiscPacket, build_na
+from mvpn_lab.mip6.netlink import IFF_RUNNING, IFF_UP
+
+from ._daemon_fakes import Runner, cn_config, ha_config, lines, mn_config
+from ._helpers import CN, COA1, HA, HOA, HOA2, DetRandom
+from ._netsim import FakeNdisc, FakeNetlink
+from .test_mip6_ndisc_tcp import ra_bytes
+from .test_mip6_netlink import addr, link
+
+UP = IFF_UP | IFF_RUNNING
+
+
+class FakeMH:
+    def __init__(self) -> None:
+        self.inbox: list[Any] = []
+        self.sent: list[tuple[bytes, IPv6Address, IPv6Address, int]] = []
+        self.error: OSError | None = None
+        self.closed = False
+
+    def fileno(self) -> int:
+        return -1
+
+    def receive(self) -> Any:
+        return self.inbox.pop(0) if self.inbox else None
+
+    def send(self, payload: bytes, src: IPv6Address, dst: IPv6Address, ifindex: int = 0) -> None:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((payload, src, dst, ifindex))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeRaw:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, int]] = []
+
+    def send(self, packet: bytes, ifindex: int = 0) -> None:
+        self.sent.append((packet, ifindex))
+
+    def close(self) -> None:
+        pass
+
+
+IFACES = {"lo": 1, "wlan0": 2, "eth1": 3, "mip6tnl": 10}
+
+
+def make(
+    cfg: Any, *, runner: Runner | None = None, clock: Any = None, **io_kw: Any
+) -> tuple[Daemon, io.StringIO]:
+    clock = clock or FakeClock()
+    stream = io.StringIO()
+    kw: dict[str, Any] = {
+        "runner": runner or Runner(stdout={"sysctl -n": "1\n"}),
+        "mh": FakeMH(),
+        "ndisc": FakeNdisc(),
+        "raw": FakeRaw(),
+        "netlink": FakeNetlink() if cfg.role == "mn" else None,
+        "ifindex": lambda name: IFACES[name]
+        if name in IFACES
+        else (_ for _ in ()).throw(OSError(19, "No such device")),
+        "ifname": {v: k for k, v in IFACES.items()}.get,
+        "lladdr": lambda iface: bytes.fromhex("020000000003"),
+    }
+    kw.update(io_kw)
+    daemon = Daemon(
+        cfg,
+        DaemonIO(**kw),
+        clock=clock,
+        events=EventLog(stream, clock, node=cfg.name, role=cfg.role),
+        logger=MHLogger(io.StringIO(), clock, node=cfg.name, role=cfg.role),
+        random=DetRandom(5),
+    )
+    return daemon, stream
+
+
+def mh_item(
+    mh: bytes, src: IPv6Address, dst: IPv6Address, ifindex: int = 3, extra: list | None = None
+) -> Any:
+    return (mh, [(SOL_IPV6, IPV6_PKTINFO, pack_pktinfo(dst, ifindex)), *(extra or [])], (str(src), 0, 0, 0))
+
+
+HAO_OPT = bytes([135, 2, 1, 2, 0, 0, 0xC9, 16])
+
+
+def bu_from(hoa: IPv6Address, coa: IPv6Address, seq: int = 1) -> Any:
+    mh = encode_mh(BindingUpdate(seq=seq, lifetime=100, ack=True, home=True), src=hoa, dst=HA)
+    return mh_item(mh, hoa, HA, extra=[(SOL_IPV6, 59, HAO_OPT + coa.packed)])
+
+
+# ------------------------------------------------------------------------------ input handling
+
+
+def test_bad_input_is_counted_and_logged_never_raised():
+    daemon, stream = make(ha_config())
+    daemon.start()
+    mh: FakeMH = daemon.io.mh
+    mh.inbox += [
+        mh_item(b"\x00\x01garbage", COA1, HA),  # malformed MH: the core counts it
+        (b"x" * 8, [], ("::1", 0, 0, 0)),  # no IPV6_PKTINFO: unusable
+        (b"x" * 8, [(SOL_IPV6, 59, b"\x87")], ("::1", 0, 0, 0)),  # broken destination options
+        mh_item(b"\x00" * 8, IPv6Address("::"), HA),  # an unspecified source
+    ]
+    daemon.on_mh_readable()
+    assert daemon.node.rejected.as_dict() == {"malformed": 1, "unexpected_message": 1}  # 8 zeros: a BRR
+    records = lines(stream)
+    warnings = [r for r in records if r["level"] == "warning"]
+    assert [w["event"] for w in warnings] == ["mh_dropped", "mh_dropped"]
+    assert all("\n" not in json.dumps(w) for w in warnings)
+    assert daemon.counters.as_dict() == {"mh_received": 4, "mh_unusable": 2}
+
+
+def test_an_exception_in_a_handler_is_one_error_line(monkeypatch):
+    daemon, stream = make(ha_config())
+
+    def boom() -> None:
+        raise RuntimeError("something\nbroke")
+
+    daemon._guard("on_mh_readable", boom)
+    (record,) = lines(stream)
+    assert record["level"] == "error" and record["event"] == "internal_error"
+    assert record["message"] == "on_mh_readable: RuntimeError: something broke"
+    assert daemon.counters["internal_errors"] == 1
+
+
+@pytest.mark.parametrize(
+    ("cfg", "pkt", "esp"),
+    [
+        (
+            ha_config(require_ipsec=True, esp_policy_installed=True),
+            ReceivedPacket(COA1, HA, b"", hao=HOA),
+            True,
+        ),
+        (ha_config(require_ipsec=True, esp_policy_installed=True), ReceivedPacket(HOA2, HA, b""), True),
+        (ha_config(require_ipsec=True, esp_policy_installed=True), ReceivedPacket(COA1, HA, b""), False),
+        (
+            ha_config(require_ipsec=True, esp_policy_installed=True, allowed_mobile_nodes=None),
+            ReceivedPacket(COA1, HA, b"", hao=IPv6Address("2001:db8:1::77")),
+            True,
+        ),
+        (ha_config(require_ipsec=False), ReceivedPacket(COA1, HA, b"", hao=HOA), False),
+        (
+            mn_config(require_ipsec=True, esp_policy_installed=True),
+            ReceivedPacket(HA, COA1, b"", rh2=HOA),
+            True,
+        ),
+        (
+            mn_config(require_ipsec=True, esp_policy_installed=True),
+            ReceivedPacket(CN, COA1, b"", rh2=HOA),
+            False,
+        ),
+        (cn_config(), ReceivedPacket(COA1, CN, b"", hao=HOA), False),
+    ],
+)
+def test_esp_marking_follows_the_declared_policy(cfg, pkt, esp):
+    daemon, _ = make(cfg)
+    assert daemon.esp_for(pkt) is esp
+
+
+def test_protected_bu_reaches_the_home_agent_as_esp():
+    listing = (
+        "src 2001:db8:1::100/128 dst 2001:db8:1::1/128 proto mobility-header\n\tdir in\n\ttmpl proto esp\n"
+    )
+    runner = Runner(stdout={"ip -6 xfrm policy list": listing + listing.replace("::100", "::200")})
+    daemon, _ = make(ha_config(require_ipsec=True, esp_policy_installed=True), runner=runner)
+    daemon.start()
+    daemon.io.mh.inbox.append(bu_from(HOA, COA1))
+    daemon.on_mh_readable()
+    assert daemon.node.cache.get(HOA).careof_address == COA1
+    (payload, src, dst, _), *_ = daemon.io.mh.sent
+    assert (src, dst) == (HA, HOA) and isinstance(decode_mh(payload), BindingAcknowledgement)
+
+
+def test_start_fails_with_one_line_when_the_kernel_says_no():
+    runner = Runner(fail={"ip -6 xfrm state add": (2, "Error: Requested type not found.")})
+    daemon, _ = make(cn_config(), runner=runner)
+    with pytest.raises(
+        DaemonError, match=r"'ip -6 xfrm state add .* failed: Error: Requested type not found\.$"
+    ):
+        daemon.start()
+
+
+def test_send_failures_are_logged():
+    daemon, stream = make(cn_config())
+    daemon.io.mh.error = OSError(101, "Network is unreachable")
+    daemon._execute(SendMH(CN, COA1, BindingAcknowledgement(status=0, seq=1, lifetime=1)))
+    assert lines(stream)[-1]["message"] == f"BA from {CN} to {COA1}: Network is unreachable"
+    assert daemon.counters["mh_send_failed"] == 1
+
+
+# ------------------------------------------------------------------------------ movement inputs
+
+
+def test_l2_link_up_sends_a_router_solicitation_and_ra_is_validated():
+    daemon, stream = make(mn_config(movement_detection="l2", prefix_cache=True))
+    daemon.start()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
+    daemon.on_netlink_readable()
+    assert daemon.io.runner.lines[-1] == "iw dev wlan0 link"  # the network name for the prefix cache
+    (rs, dst, ifindex, src), *_ = daemon.io.ndisc.sent
+    assert rs[0] == 133 and dst == IPv6Address("ff02::2") and ifindex == 2 and src is None
+    nd: FakeNdisc = daemon.io.ndisc
+    good = ra_bytes(("2001:db8:2::", 64, 1, 3600))
+    nd.inbox += [
+        NdiscPacket(good, IPv6Address("fe80::1"), 2, 254),  # hop limit not 255: forged or forwarded
+        NdiscPacket(good, IPv6Address("2001:db8:2::1"), 2, 255),  # not from a link-local address
+        NdiscPacket(good, IPv6Address("fe80::1"), 1, 255),  # not a watched interface
+        NdiscPacket(good[:10], IPv6Address("fe80::1"), 2, 255),  # truncated
+        NdiscPacket(good, IPv6Address("fe80::1"), 2, 255),
+    ]
+    daemon.on_ndisc_readable()
+    events = [(r["event"], r["level"]) for r in lines(stream)]
+    assert events.count(("ndisc_dropped", "warning")) == 1 and events.count(("ra_dropped", "warning")) == 2
+    assert daemon.counters["ra_received"] == 1
+    assert daemon.node.detector.links["wlan0"].prefixes == {IPv6Network("2001:db8:2::/64")}
+    assert daemon.translator.iids["wlan0"] == 0x100
+
+
+def test_parse_iw_ssid():
+    assert (
+        parse_iw_ssid("Connected to 02:00:00:00:01:00 (on wlan0)\n\tSSID: VISITME\n\tfreq: 2437\n")
+        == "VISITME"
+    )
+    assert parse_iw_ssid("Not connected.\n") is None
+
+
+def test_initial_dump_feeds_the_mobile_node_and_solicits():
+    daemon, _ = make(
+        mn_config(),
+        netlink_dump=lambda: [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80), addr(2, str(COA1), 0)],
+    )
+    daemon.start()
+    assert daemon.node.detector.links["wlan0"].addresses == {COA1: "preferred"}
+    assert [s[1] for s in daemon.io.ndisc.sent] == [IPv6Address("ff02::2")]
+
+
+# ------------------------------------------------------------------------------ home agent extras
+
+
+def test_dad_before_a_first_registration():
+    daemon, stream = make(ha_config(perform_dad=True))
+    daemon.start()
+    daemon.io.mh.inbox.append(bu_from(HOA, COA1))
+    daemon.on_mh_readable()
+    ((probe, ifindex),) = daemon.io.raw.sent
+    assert ifindex == 3 and probe[40] == ND_NEIGHBOR_SOLICIT and IPv6Address(probe[48:64]) == HOA
+    assert daemon.io.mh.sent == []  # waiting for DAD
+    daemon.clock.advance(1.0)
+    daemon.fire_timers()
+    assert daemon.node.cache.get(HOA) is not None
+    # a defended address: BA 134
+    daemon.io.mh.inbox.append(bu_from(HOA2, COA1))
+    daemon.on_mh_readable()
+    daemon.io.ndisc.inbox.append(NdiscPacket(build_na(HOA2, None), IPv6Address("fe80::9"), 3, 255))
+    daemon.on_ndisc_readable()
+    assert decode_mh(daemon.io.mh.sent[-1][0]).status == 134
+    daemon.clock.advance(1.0)
+    daemon.fire_timers()  # the timer finds the decision made
+    assert daemon.node.cache.get(HOA2) is None and daemon.node.rejected["dad_failed"] == 1
+    assert [r["event"] for r in lines(stream) if r["event"] == "dad_failed"] == ["dad_failed"]
+
+
+def test_proxy_ndp_advertisements_repeat():
+    daemon, _ = make(ha_config())
+    daemon.start()
+    daemon.io.mh.inbox.append(bu_from(HOA, COA1))
+    daemon.on_mh_readable()
+    assert len(daemon.io.ndisc.sent) == 1
+    for _ in range(3):
+        daemon.clock.advance(1.0)
+        daemon.fire_timers()
+    sent = daemon.io.ndisc.sent
+    assert len(sent) == 3 and {(s[1], s[2], s[3]) for s in sent} == {(IPv6Address("ff02::1"), 3, HA)}
+    na = sent[0][0]
+    assert (
+        na[0] == 136
+        and na[4] == 0x20
+        and IPv6Address(na[8:24]) == HOA
+        and na[-6:] == bytes.fromhex("020000000003")
+    )
+
+
+# ------------------------------------------------------------------------------ shutdown and loop
+
+
+def _registered_mn(**kw: Any) -> Daemon:
+    daemon, _ = make(mn_config(**kw))
+    daemon.start()
+    mn = daemon.node
+    mn.move_to(COA1)
+    daemon._drain()
+    bu = decode_mh(daemon.io.mh.sent[-1][0])
+    ba = encode_mh(BindingAcknowledgement(status=0, seq=bu.seq, lifetime=100), src=HA, dst=HOA)
+    daemon.io.mh.inbox.append(
+        mh_item(ba, HA, HOA, 2, [(SOL_IPV6, 57, bytes([135, 2, 2, 0, 0, 0, 0, 0]) + COA1.packed)])
+    )
+    daemon.on_mh_readable()
+    assert mn.home.state == "registered"
+    return daemon
+
+
+def test_shutdown_deregisters_and_waits_for_the_ba_at_most_shutdown_wait():
+    daemon = _registered_mn()
+    daemon.begin_shutdown()
+    payload, src, dst, _ = daemon.io.mh.sent[-1]
+    bu = decode_mh(payload)
+    assert (bu.lifetime, bu.home, src, dst) == (0, True, HOA, HA)  # the HAO state makes the source the CoA
+    assert not daemon.shutdown_complete()
+    assert daemon.next_timeout() == SHUTDOWN_WAIT
+    daemon.clock.advance(SHUTDOWN_WAIT)
+    assert daemon.shutdown_complete()
+    daemon.finish_shutdown()
+    assert daemon.events.counts["warning"] == 1  # deregistration_unanswered
+    assert daemon.io.mh.closed
+
+
+def test_no_deregistration_when_not_configured():
+    daemon = _registered_mn(deregister_on_exit=False, cleanup_on_exit=False)
+    sent = len(daemon.io.mh.sent)
+    daemon.io.runner.take()
+    daemon.begin_shutdown()
+    assert daemon.shutdown_complete() and len(daemon.io.mh.sent) == sent
+    daemon.finish_shutdown()
+    assert daemon.io.runner.take() == []  # nothing removed either
+
+
+class _SelectableMH(FakeMH):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = socket.socketpair()
+
+    def fileno(self) -> int:
+        return self.a.fileno()
+
+    def close(self) -> None:
+        super().close()
+        self.a.close()
+        self.b.close()
+
+
+def test_run_loop_serves_timers_and_stops_on_sigterm(tmp_path):
+    mh = _SelectableMH()
+    daemon, stream = make(cn_config(), clock=SystemClock(), mh=mh, ndisc=None, raw=None)
+    server = ControlServer(str(tmp_path / "cn.sock"), {"status": daemon.status})
+    server.open()
+    daemon.io.control = server
+    daemon.start()
+    ticks: list[float] = []
+    daemon.call_later(0.01, "tick", lambda: ticks.append(1.0))
+    daemon.call_later(0.05, "term", lambda: os.kill(os.getpid(), signal.SIGTERM))
+    before = signal.getsignal(signal.SIGTERM)
+    assert daemon.run() == 0
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert ticks == [1.0] and mh.closed and not (tmp_path / "cn.sock").exists()
+    assert [r["event"] for r in lines(stream)][-2:] == ["stopping", "stop"]
+
+
+# ------------------------------------------------------------------------------ control socket
+
+
+def test_control_requests_and_errors(tmp_path):
+    assert handle_request("status\n", {"status": lambda: {"ok": 1}}) == {"ok": 1}
+    assert "unknown command 'nope'" in handle_request("nope", {"status": dict})["error"]
+    with pytest.raises(ControlError, match="no daemon control socket at"):
+        query(str(tmp_path / "missing.sock"))
+    path = tmp_path / "x.sock"
+    path.write_text("not a socket")
+    with pytest.raises(ControlError, match="exists and is not a socket"):
+        ControlServer(str(path), {}).open()
+    # a stale socket file (no daemon behind it) is replaced
+    stale = tmp_path / "stale.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(stale))
+    sock.close()
+    server = ControlServer(str(stale), {})
+    server.open()
+    with pytest.raises(ControlError, match="another daemon listens"):
+        ControlServer(str(stale), {}).open()
+    server.close()
+    assert not stale.exists()
+
+
+def test_status_cli_without_a_daemon(tmp_path, capsys):
+    assert main(["mip6", "status", "--socket", str(tmp_path / "none.sock")]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"mvpn-lab: error: no daemon control socket at {tmp_path}/none.sock"
+    )
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+MN_DAEMON = {
+    "role": "mn",
+    "name": "mn1",
+    "home_address": "2001:db8:1::100",
+    "home_agent": "2001:db8:1::1",
+    "interfaces": ["wlan0"],
+    "tunnel_name": "mip6mn",
+    "table": 42,
+    "rule_priority": 900,
+    "tcp_recovery": True,
+    "require_ipsec": True,
+    "esp_policy_installed": True,
+    "control_socket": "/run/lab/mn1.sock",
+    "daemon_log": "/var/log/mn1-daemon.jsonl",
+}
+
+
+def test_daemon_fields_parse():
+    cfg = parse_config(MN_DAEMON)
+    assert (cfg.tunnel_name, cfg.table, cfg.rule_priority, cfg.tcp_recovery) == ("mip6mn", 42, 900, True)
+    assert cfg.control_socket == "/run/lab/mn1.sock" and cfg.deregister_on_exit and cfg.cleanup_on_exit
+    check_daemon_config(cfg)
+    assert parse_config({**MN_DAEMON, "control_socket": None}).control_socket == "/run/mvpn-lab/mip6-mn1.sock"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tunnel_name": "a-very-long-tunnel-name"}, "config field 'tunnel_name': not an interface name"),
+        ({"tunnel_name": "bad name"}, "config field 'tunnel_name'"),
+        ({"table": 254}, "config field 'table': 254 is a reserved table"),
+        ({"table": 0}, "config field 'table': 0 is outside"),
+        ({"rule_priority": 40000}, "config field 'rule_priority'"),
+        ({"control_socket": "relative.sock"}, "config field 'control_socket': expected an absolute path"),
+        ({"tcp_recovery": "yes"}, "config field 'tcp_recovery': expected true or false"),
+        ({"interfaces": ["wlan0", "x" * 16]}, r"config field 'interfaces\[1\]'"),
+        ({"name": "mn 1"}, "config field 'name': use letters"),
+    ],
+)
+def test_daemon_field_errors_name_the_field(change, message):
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        parse_config({**MN_DAEMON, **change})
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {**MN_DAEMON, "interfaces": []},
+            "config field 'interfaces': the daemon needs at least one interface",
+        ),
+        ({**MN_DAEMON, "esp_policy_installed": False}, "config field 'esp_policy_installed': require_ipsec"),
+        ({**MN_DAEMON, "tunnel_name": "wlan0"}, "config field 'tunnel_name': wlan0 is also listed"),
+        (
+            {
+                "role": "ha",
+                "address": "2001:db8:1::1",
+                "home_prefix": "2001:db8:1::/64",
+                "allowed_mobile_nodes": "any",
+                "require_ipsec": False,
+            },
+            "config field 'interface': the daemon needs the home link",
+        ),
+    ],
+)
+def test_run_refuses_configs_the_daemon_cannot_use(tmp_path, capsys, data, message):
+    path = tmp_path / "node.yml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["mip6", "run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mvpn-lab: error: {message}") and err.count("\n") == 1
+
+
+def test_ha_tunnel_prefix_length_leaves_room_for_the_suffix():
+    base = {
+        "role": "ha",
+        "address": "2001:db8:1::1",
+        "home_prefix": "2001:db8:1::/64",
+        "allowed_mobile_nodes": "any",
+    }
+    assert parse_config({**base, "tunnel_name": "abcdefghi"}).tunnel_name == "abcdefghi"
+    with pytest.raises(ConfigError, match=r"^config field 'tunnel_name': not an interface name of at most 9"):
+        parse_config({**base, "tunnel_name": "abcdefghij"})
+
+
+def test_check_config_json_shows_daemon_fields(tmp_path, capsys):
+    path = tmp_path / "mn.yml"
+    path.write_text(yaml.safe_dump(MN_DAEMON))
+    assert main(["mip6", "check-config", "--json", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["table"] == 42 and out["control_socket"] == "/run/lab/mn1.sock" and out["tcp_recovery"] is True
+
+
+def test_pktinfo_layout_is_native():
+    assert pack_pktinfo(HOA, 7)[16:] == struct.pack("=I", 7)
+
+
+def test_netlink_overrun_rereads_the_state():
+    dumps: list[int] = []
+
+    def dump() -> list:
+        dumps.append(1)
+        return [link(2, "wlan0", UP), addr(2, str(COA1), 0)]
+
+    daemon, stream = make(mn_config(), netlink_dump=dump)
+    daemon.start()
+    daemon.io.netlink.overruns = 1
+    daemon.on_netlink_readable()
+    assert len(dumps) == 2 and daemon.node.detector.links["wlan0"].addresses == {COA1: "preferred"}
+    assert [r["event"] for r in lines(stream) if r["level"] == "warning"] == ["netlink_overrun"]
+    daemon.on_netlink_readable()
+    assert len(dumps) == 2  # once per overrun
+
+
+def test_a_broken_loop_stops_cleanly_with_status_1():
+    mh = _SelectableMH()
+    mh.a.close()  # fileno() is now -1: the selector refuses it
+    daemon, stream = make(cn_config(), clock=SystemClock(), mh=mh, ndisc=None, raw=None)
+    daemon.start()
+    assert daemon.run() == 1
+    records = lines(stream)
+    fatal = [r for r in records if r["event"] == "fatal"]
+    assert len(fatal) == 1 and fatal[0]["message"].startswith("event loop: ValueError")
+    assert records[-1]["event"] == "stop" and daemon.stopped
+
+
+def test_l2_mode_solicits_once_at_start():
+    daemon, _ = make(mn_config(movement_detection="l2"), netlink_dump=lambda: [link(2, "wlan0", UP)])
+    daemon.start()
+    assert [s[1] for s in daemon.io.ndisc.sent] == [IPv6Address("ff02::2")]  # from the core's link-up
+
+
+def test_live_mobile_node_daemon_in_a_network_namespace(tmp_path):
+    """`mip6 run` for real (sockets, rtnetlink, sysctl, xfrm sub policies, control socket,
+    SIGTERM) in a throwaway network namespace. Only the MN role: the host kernel lacks the
+    Mobile IPv6 xfrm types the HA and CN install at start."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs root, unshare and iproute2")
+    cfg = {
+        **{k: v for k, v in MN_DAEMON.items() if k not in ("esp_policy_installed", "daemon_log")},
+        "interfaces": ["lo"],
+        "require_ipsec": False,
+        "control_socket": str(tmp_path / "mn.sock"),
+        "daemon_log": str(tmp_path / "daemon.jsonl"),
+        "log_file": str(tmp_path / "mh.jsonl"),
+    }
+    path = tmp_path / "mn.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    command = f"ip link set lo up && exec {sys.executable} -m mvpn_lab.cli mip6 run --config {path}"
+    proc = subprocess.Popen(["unshare", "-n", "sh", "-c", command], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "mn.sock").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is not None:
+            pytest.skip(f"could not start in a namespace: {proc.stderr.read().strip()[:200]}")
+        status = query(str(tmp_path / "mn.sock"))
+        assert status["role"] == "mn" and status["movement"]["links"]["lo"]["up"] is True
+        assert status["daemon"]["kernel"]["xfrm_policies"] == 3
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    records = [json.loads(line) for line in (tmp_path / "daemon.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records]
+    assert events[0] == "start" and events[-2:] == ["stopping", "stop"] and "link" in events
+    # the only error: a router solicitation cannot leave the loopback interface
+    assert {r["event"] for r in records if r["level"] == "error"} == {"rs_not_sent"}
+    assert not (tmp_path / "mn.sock").exists()

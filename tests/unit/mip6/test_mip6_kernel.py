@@ -1,0 +1,478 @@
+"""Kernel adapter: exact iproute2 command lines per action, idempotency, errors, xfrm send logic."""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address
+
+import pytest
+
+from mvpn_lab.mip6.actions import (
+    AddHostRoute,
+    ConfigureAddress,
+    DelHostRoute,
+    DelProxyNdp,
+    DelRouteViaTunnel,
+    DelTunnel,
+    InstallHao,
+    InstallRoute2,
+    ProxyNdp,
+    RemoveAddress,
+    RemoveHao,
+    RemoveRoute2,
+    RouteViaTunnel,
+    SendMH,
+    SetHomeAddress,
+    SetTunnel,
+    StartDad,
+)
+from mvpn_lab.mip6.kernel import (
+    CommandResult,
+    KernelError,
+    SubprocessRunner,
+    describe,
+    esp_policy_present,
+    sysctl_key,
+    tunnel_name_for,
+)
+from mvpn_lab.mip6.messages import BindingAcknowledgement, BindingUpdate, HomeTest, HomeTestInit
+
+from ._daemon_fakes import Runner, adapter, cn_config, ha_config, lines, mn_config
+from ._helpers import CN, COA1, COA2, HA, HOA, HOA2, HOME_PREFIX
+
+T1 = tunnel_name_for("mip6ha", COA1)
+T2 = tunnel_name_for("mip6ha", COA2)
+
+
+def test_tunnel_names_are_stable_and_short():
+    assert tunnel_name_for("mip6ha", COA1) == T1 and T1 != T2
+    assert T1.startswith("mip6ha") and len(T1) == 12 and int(T1[6:], 16) >= 0
+    assert len(tunnel_name_for("abcdefghi", COA1)) == 15  # the longest prefix the config allows
+
+
+def test_sysctl_key_uses_slashes_for_vlan_names():
+    assert sysctl_key("eth1", "proxy_ndp") == "net.ipv6.conf.eth1.proxy_ndp"
+    assert sysctl_key("eth1.10", "proxy_ndp") == "net/ipv6/conf/eth1.10/proxy_ndp"
+
+
+def test_ha_registration_commands():
+    kernel, runner, _ = adapter(ha_config())
+    for action in (SetTunnel(HA, COA1), AddHostRoute(HOA, COA1), ProxyNdp(HOA), ProxyNdp(HOA2)):
+        assert kernel.execute(action)
+    assert runner.take() == [
+        f"ip -6 tunnel add {T1} mode ip6ip6 local {HA} remote {COA1} encaplimit none",
+        f"ip link set dev {T1} up",
+        f"ip -6 route replace {HOA}/128 dev {T1}",
+        "sysctl -q -w net.ipv6.conf.eth1.proxy_ndp=1",
+        f"ip -6 neigh add proxy {HOA} dev eth1",
+        f"ip -6 neigh add proxy {HOA2} dev eth1",  # the sysctl only once
+    ]
+
+
+def test_ha_move_and_deregistration_commands():
+    kernel, runner, _ = adapter(ha_config())
+    kernel.execute(SetTunnel(HA, COA1))
+    kernel.execute(AddHostRoute(HOA, COA1))
+    runner.take()
+    for action in (DelTunnel(HA, COA1), SetTunnel(HA, COA2), AddHostRoute(HOA, COA2)):
+        assert kernel.execute(action)
+    assert runner.take() == [
+        f"ip -6 tunnel del {T1}",
+        f"ip -6 tunnel add {T2} mode ip6ip6 local {HA} remote {COA2} encaplimit none",
+        f"ip link set dev {T2} up",
+        f"ip -6 route replace {HOA}/128 dev {T2}",
+    ]
+    for action in (DelHostRoute(HOA), DelProxyNdp(HOA), DelTunnel(HA, COA2)):
+        assert kernel.execute(action)
+    assert runner.take() == [
+        f"ip -6 route del {HOA}/128",
+        f"ip -6 neigh del proxy {HOA} dev eth1",
+        f"ip -6 tunnel del {T2}",
+    ]
+    assert kernel.tunnels == {} and kernel.host_routes == {}
+
+
+def test_existing_tunnel_from_an_earlier_run_is_repointed():
+    runner = Runner(fail={"ip -6 tunnel add": (1, f'add tunnel "{T1}" failed: File exists')})
+    kernel, runner, stream = adapter(ha_config(), runner)
+    assert kernel.execute(SetTunnel(HA, COA1))
+    assert runner.take() == [
+        f"ip -6 tunnel add {T1} mode ip6ip6 local {HA} remote {COA1} encaplimit none",
+        f"ip -6 tunnel change {T1} mode ip6ip6 local {HA} remote {COA1} encaplimit none",
+        f"ip link set dev {T1} up",
+    ]
+    assert lines(stream) == []
+    # the same tunnel again: nothing to do
+    assert kernel.execute(SetTunnel(HA, COA1)) and runner.take() == []
+
+
+def test_deleting_what_is_already_gone_is_fine():
+    runner = Runner(
+        fail={
+            "ip -6 tunnel del": (1, 'delete tunnel "x" failed: No such device'),
+            "ip -6 route del": (2, "RTNETLINK answers: No such process"),
+            "ip -6 neigh del": (2, "RTNETLINK answers: No such file or directory"),
+            "ip -6 xfrm state delete": (2, "RTNETLINK answers: No such process"),
+        }
+    )
+    kernel, runner, stream = adapter(ha_config(), runner)
+    for action in (DelTunnel(HA, COA1), DelHostRoute(HOA), DelProxyNdp(HOA)):
+        assert kernel.execute(action)
+    kernel2, _, stream2 = adapter(cn_config(), runner)
+    assert kernel2.execute(RemoveRoute2(HOA, None, "out"))
+    assert lines(stream) == [] and lines(stream2) == []
+
+
+def test_a_failing_step_is_one_error_line_naming_the_action():
+    runner = Runner(fail={"ip -6 route replace": (2, "Error: Nexthop device is not up.\nmore text")})
+    kernel, runner, stream = adapter(ha_config(), runner)
+    assert kernel.execute(SetTunnel(HA, COA1))
+    assert kernel.execute(AddHostRoute(HOA, COA1)) is False
+    (record,) = lines(stream)
+    assert record["level"] == "error" and record["event"] == "kernel_error"
+    assert record["message"] == (
+        f"add_host_route(home_address={HOA}, careof_address={COA1}): "
+        f"'ip -6 route replace {HOA}/128 dev {T1}' failed: Error: Nexthop device is not up."
+    )
+    assert "\n" not in record["message"]
+    assert kernel.failures.as_dict() == {"add_host_route": 1}
+    assert HOA not in kernel.host_routes
+    # the next action still runs
+    assert kernel.execute(ProxyNdp(HOA))
+
+
+def test_an_exists_answer_is_an_error_where_it_means_a_conflict():
+    runner = Runner(fail={"ip -6 addr replace": (2, "RTNETLINK answers: File exists")})
+    kernel, runner, stream = adapter(mn_config(), runner)
+    assert kernel.execute(ConfigureAddress("wlan0", COA1, 64, True)) is False
+    assert "configure_address(iface=wlan0" in lines(stream)[0]["message"]
+
+
+def test_action_without_mapping_is_reported():
+    kernel, _, stream = adapter(ha_config())
+    assert kernel.execute(StartDad(HOA)) is False  # the daemon handles DAD, not the adapter
+    assert lines(stream)[0]["message"] == f"start_dad(address={HOA}): no kernel mapping for this action"
+
+
+def test_mn_first_departure_registration_and_return_home():
+    kernel, runner, _ = adapter(mn_config())
+    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(InstallHao(HOA, COA1, HA, "out"))
+    kernel.execute(InstallRoute2(HOA, COA1, HA, "in"))
+    assert runner.take() == [
+        f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",
+        "ip link set dev mip6tnl up",
+        f"ip -6 addr replace {HOA}/128 dev mip6tnl home",
+        f"ip -6 addr del {HOA}/64 dev wlan0",
+        f"ip -6 route del {HOME_PREFIX} dev wlan0",
+        f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}",
+        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+    ]
+    kernel.execute(SetTunnel(COA1, HA))
+    kernel.execute(RouteViaTunnel(HOA, HA))
+    assert runner.take() == [
+        f"ip -6 tunnel change mip6tnl mode ip6ip6 local {COA1} remote {HA} encaplimit none",
+        "ip -6 route replace default dev mip6tnl table 100",
+        f"ip -6 rule add from {HOA}/128 table 100 priority 1000",
+    ]
+    # move: the states follow, the tunnel is re-pointed
+    kernel.execute(InstallHao(HOA, COA2, HA, "out"))
+    kernel.execute(InstallRoute2(HOA, COA2, HA, "in"))
+    kernel.execute(SetTunnel(COA2, HA))
+    assert runner.take() == [
+        f"ip -6 xfrm state update src {HOA} dst {HA} proto hao mode ro coa {COA2}",
+        f"ip -6 xfrm state update src {HA} dst {HOA} proto route2 mode ro coa {COA2}",
+        f"ip -6 tunnel change mip6tnl mode ip6ip6 local {COA2} remote {HA} encaplimit none",
+    ]
+    # home: the rule goes at once (the deregistration must not enter the tunnel)
+    kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    assert runner.take() == [
+        f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
+        f"ip -6 addr del {HOA}/128 dev mip6tnl",
+        f"ip -6 addr replace {HOA}/64 dev wlan0 nodad",
+    ]
+    for action in (
+        DelRouteViaTunnel(HOA),
+        DelTunnel(COA2, HA),
+        RemoveHao(HOA, HA, "out"),
+        RemoveRoute2(HOA, HA, "in"),
+    ):
+        assert kernel.execute(action)
+    assert runner.take() == [
+        "ip -6 route del default dev mip6tnl table 100",
+        "ip -6 tunnel del mip6tnl",
+        f"ip -6 xfrm state delete src {HOA} dst {HA} proto hao",
+        f"ip -6 xfrm state delete src {HA} dst {HOA} proto route2",
+    ]
+
+
+def test_mn_rule_comes_back_when_leaving_home_again_before_the_dereg_ba():
+    kernel, runner, _ = adapter(mn_config(table=7, rule_priority=50, tunnel_name="mt0"))
+    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(RouteViaTunnel(HOA, HA))
+    kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    runner.take()
+    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    assert f"ip -6 rule add from {HOA}/128 table 7 priority 50" in runner.take()
+
+
+def test_mn_route_optimisation_states_and_policies():
+    kernel, runner, _ = adapter(mn_config(mode="ro", correspondents=(CN,)))
+    kernel.execute(InstallHao(HOA, COA1, CN, "out"))
+    kernel.execute(InstallRoute2(HOA, COA1, CN, "in"))
+    assert runner.take() == [
+        f"ip -6 xfrm state add src {HOA} dst {CN} proto hao mode ro coa {COA1}",
+        f"ip -6 xfrm policy update src {HOA}/128 dst {CN}/128 dir out ptype sub priority 40 "
+        f"tmpl src {HOA} dst {CN} proto hao mode ro level use",
+        f"ip -6 xfrm state add src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
+        f"ip -6 xfrm policy update src {CN}/128 dst {HOA}/128 dir in ptype sub priority 40 "
+        f"tmpl src {CN} dst {HOA} proto route2 mode ro level use",
+    ]
+    kernel.execute(RemoveHao(HOA, CN, "out"))
+    kernel.execute(RemoveRoute2(HOA, CN, "in"))
+    assert runner.take() == [
+        f"ip -6 xfrm state delete src {HOA} dst {CN} proto hao",
+        f"ip -6 xfrm policy delete src {HOA}/128 dst {CN}/128 dir out ptype sub",
+        f"ip -6 xfrm state delete src {CN} dst {HOA} proto route2",
+        f"ip -6 xfrm policy delete src {CN}/128 dst {HOA}/128 dir in ptype sub",
+    ]
+
+
+def test_cn_binding_states_and_policies():
+    kernel, runner, _ = adapter(cn_config())
+    kernel.execute(InstallRoute2(HOA, COA1, None, "out"))
+    kernel.execute(InstallHao(HOA, COA1, None, "in"))
+    assert runner.take() == [
+        f"ip -6 xfrm state add src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
+        f"ip -6 xfrm policy update src {CN}/128 dst {HOA}/128 dir out ptype sub priority 40 "
+        f"tmpl src {CN} dst {HOA} proto route2 mode ro level use",
+        f"ip -6 xfrm state add src {HOA} dst {CN} proto hao mode ro coa {COA1}",
+        f"ip -6 xfrm policy update src {HOA}/128 dst {CN}/128 dir in ptype sub priority 40 "
+        f"tmpl src {HOA} dst {CN} proto hao mode ro level use",
+    ]
+    kernel.execute(InstallRoute2(HOA, COA2, None, "out"))
+    kernel.execute(InstallHao(HOA, COA2, None, "in"))
+    assert runner.take() == [  # a new care-of address: the states change, the policies stay
+        f"ip -6 xfrm state update src {CN} dst {HOA} proto route2 mode ro coa {COA2}",
+        f"ip -6 xfrm state update src {HOA} dst {CN} proto hao mode ro coa {COA2}",
+    ]
+
+
+def test_state_left_by_the_kernel_or_an_earlier_run_is_taken_over():
+    runner = Runner(fail={"ip -6 xfrm state add": (2, "RTNETLINK answers: File exists")})
+    kernel, runner, stream = adapter(cn_config(), runner)
+    assert kernel.execute(InstallRoute2(HOA, COA1, None, "out"))
+    assert runner.take()[:2] == [
+        f"ip -6 xfrm state add src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
+        f"ip -6 xfrm state update src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
+    ]
+    assert lines(stream) == []
+
+
+def test_setup_commands_per_role():
+    kernel, runner, _ = adapter(mn_config(movement_detection="l2", optimistic_dad=True, tcp_recovery=True))
+    kernel.setup()
+    assert runner.take() == [
+        f"ip -6 xfrm policy update src {HOA}/128 dst ::/0 proto 135 type 1 dir out ptype sub priority 10",
+        f"ip -6 xfrm policy update src {HOA}/128 dst {HA}/128 proto 135 dir out ptype sub priority 20 "
+        f"tmpl src {HOA} dst {HA} proto hao mode ro level use",
+        f"ip -6 xfrm policy update src {HA}/128 dst {HOA}/128 proto 135 dir in ptype sub priority 20 "
+        f"tmpl src {HA} dst {HOA} proto route2 mode ro level use",
+        "sysctl -q -w net.ipv6.conf.wlan0.optimistic_dad=1",
+        "sysctl -q -w net.ipv6.conf.wlan0.use_optimistic=1",
+        "sysctl -q -w net.ipv4.tcp_invalid_ratelimit=0",
+    ]
+    kernel, runner, stream = adapter(ha_config(allowed_mobile_nodes=None))
+    kernel.setup()
+    assert runner.take() == [
+        "ip -6 xfrm state add src :: dst :: proto hao mode ro coa :: flag wildrecv",
+        "ip -6 xfrm policy update src ::/0 dst ::/0 proto 135 dir in ptype sub priority 30 "
+        "tmpl proto hao mode ro level use",
+        "sysctl -n net.ipv6.conf.eth1.forwarding",
+        f"ip -6 xfrm policy update src {HA}/128 dst {HOME_PREFIX} proto 135 dir out ptype sub priority 20 "
+        "tmpl proto route2 mode ro level use",
+    ]
+    # the fake runner answers "" for the forwarding sysctl: a warning, not a failure
+    assert [(r["event"], r["level"]) for r in lines(stream)] == [("forwarding_off", "warning")]
+    kernel, runner, _ = adapter(cn_config())
+    kernel.setup()
+    assert runner.take() == [
+        "ip -6 xfrm state add src :: dst :: proto hao mode ro coa :: flag wildrecv",
+        "ip -6 xfrm policy update src ::/0 dst ::/0 proto 135 dir in ptype sub priority 30 "
+        "tmpl proto hao mode ro level use",
+        "ip -6 xfrm policy update src ::/0 dst ::/0 proto 135 type 3 dir out ptype sub priority 10",
+    ]
+
+
+def test_setup_fails_with_one_line_when_the_kernel_lacks_mobile_ipv6():
+    runner = Runner(fail={"ip -6 xfrm state add": (2, "Error: Requested type not found.")})
+    kernel, _, _ = adapter(cn_config(), runner)
+    with pytest.raises(KernelError, match=r"^'ip -6 xfrm state add src :: .*' failed: Error: Requested type"):
+        kernel.setup()
+
+
+ESP_LISTING = f"""src {HA}/128 dst {HOA}/128 proto mobility-header
+	dir in priority 5 ptype main
+	tmpl src :: dst ::
+		proto esp reqid 0 mode transport
+src 2001:db8:1::/64 dst {HA}/128 proto mobility-header
+	dir in priority 5 ptype main
+	tmpl src :: dst ::
+		proto esp reqid 0 mode transport
+"""
+
+
+def test_esp_policy_listing_is_understood():
+    assert esp_policy_present(ESP_LISTING, HA, HOA)
+    assert esp_policy_present(ESP_LISTING, HOA2, HA)
+    assert not esp_policy_present(ESP_LISTING, HA, HOA2)
+    optional = ESP_LISTING.replace("mode transport\n", "mode transport\n\t\tlevel use\n")
+    assert not esp_policy_present(optional, HA, HOA)
+    tcp_only = ESP_LISTING.replace("mobility-header", "tcp")
+    assert not esp_policy_present(tcp_only, HA, HOA)
+    assert not esp_policy_present("", HA, HOA)
+
+
+def test_setup_checks_the_declared_esp_policy():
+    listing = "ip -6 xfrm policy list dir in ptype main"
+    cfg = mn_config(require_ipsec=True, esp_policy_installed=True)
+    kernel, runner, _ = adapter(cfg, Runner(stdout={listing: ESP_LISTING}))
+    kernel.setup()
+    assert runner.take()[-1] == listing
+    kernel, _, _ = adapter(cfg, Runner(stdout={listing: ""}))
+    with pytest.raises(
+        KernelError, match=r"config field 'esp_policy_installed': no 'dir in' main xfrm policy"
+    ):
+        kernel.setup()
+    ha = ha_config(require_ipsec=True, esp_policy_installed=True, allowed_mobile_nodes=None)
+    kernel, _, _ = adapter(ha, Runner(stdout={listing: ESP_LISTING}))
+    kernel.setup()
+
+
+def _send(msg, src, dst, **kw):
+    return SendMH(src, dst, msg, **kw)
+
+
+def test_prepare_send_hao_and_rh2_give_socket_addresses_and_states():
+    kernel, runner, _ = adapter(ha_config())
+    ba = BindingAcknowledgement(status=0, seq=1, lifetime=10)
+    src, dst = kernel.prepare_send(_send(ba, HA, COA1, rh2=HOA))
+    assert (src, dst) == (HA, HOA)  # the route2 state rewrites the destination to the CoA
+    # no static policy covers the pair (setup() did not run): a signalling policy is added
+    assert runner.take() == [
+        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+        f"ip -6 xfrm policy update src {HA}/128 dst {HOA}/128 proto 135 dir out ptype sub priority 20 "
+        f"tmpl src {HA} dst {HOA} proto route2 mode ro level use",
+    ]
+    kernel2, runner2, _ = adapter(mn_config())
+    bu = BindingUpdate(seq=1, lifetime=10, ack=True, home=True)
+    assert kernel2.prepare_send(_send(bu, COA1, HA, hao=HOA)) == (HOA, HA)
+    assert runner2.take() == [
+        f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}",
+        f"ip -6 xfrm policy update src {HOA}/128 dst {HA}/128 proto 135 dir out ptype sub priority 20 "
+        f"tmpl src {HOA} dst {HA} proto hao mode ro level use",
+    ]
+    # a second BU from the same CoA: nothing to do
+    assert kernel2.prepare_send(_send(bu, COA1, HA, hao=HOA)) == (HOA, HA) and runner2.take() == []
+
+
+def test_prepare_send_reuses_static_policies():
+    kernel, runner, _ = adapter(ha_config())
+    kernel.setup()
+    runner.take()
+    ba = BindingAcknowledgement(status=0, seq=1, lifetime=10)
+    kernel.prepare_send(_send(ba, HA, COA1, rh2=HOA))
+    kernel.prepare_send(_send(ba, HA, COA2, rh2=HOA))
+    assert runner.take() == [
+        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+        f"ip -6 xfrm state update src {HA} dst {HOA} proto route2 mode ro coa {COA2}",
+    ]
+    # the MN came home: the BA goes straight to the home address, without the routing header
+    kernel.prepare_send(_send(ba, HA, HOA))
+    assert runner.take() == [f"ip -6 xfrm state delete src {HA} dst {HOA} proto route2"]
+
+
+def test_deregistration_from_home_drops_the_hao_state_but_hoti_keeps_it():
+    kernel, runner, stream = adapter(mn_config(mode="ro", correspondents=(CN,)))
+    kernel.execute(InstallHao(HOA, COA1, CN, "out"))
+    runner.take()
+    kernel.prepare_send(_send(HomeTestInit(cookie=bytes(8)), HOA, CN, via_tunnel=True))
+    assert runner.take() == []  # the static bypass policy keeps the option off the HoTI
+    kernel.prepare_send(_send(BindingUpdate(seq=2, lifetime=0), HOA, CN))
+    assert runner.take() == [f"ip -6 xfrm state delete src {HOA} dst {CN} proto hao"]
+    assert lines(stream)[0]["event"] == "xfrm_state_dropped_for_send"
+
+
+def test_a_binding_routing_header_is_never_repointed_by_one_message():
+    kernel, runner, stream = adapter(cn_config())
+    kernel.execute(InstallRoute2(HOA, COA1, None, "out"))
+    runner.take()
+    ba = BindingAcknowledgement(status=136, seq=1, lifetime=0)
+    assert kernel.prepare_send(_send(ba, CN, COA2, rh2=HOA)) == (CN, HOA)
+    assert runner.take() == []
+    assert kernel.states[(CN, HOA, "route2")].coa == COA1
+    assert lines(stream)[0]["event"] == "rh2_follows_binding"
+    # HoT to the home address keeps the binding's state (the bypass policy keeps RH2 off it)
+    kernel.prepare_send(_send(HomeTest(nonce_index=1, cookie=bytes(8), token=bytes(8)), CN, HOA))
+    assert runner.take() == []
+
+
+def test_teardown_removes_everything_installed():
+    kernel, runner, _ = adapter(ha_config())
+    kernel.setup()
+    kernel.execute(SetTunnel(HA, COA1))
+    kernel.execute(AddHostRoute(HOA, COA1))
+    kernel.execute(ProxyNdp(HOA))
+    runner.take()
+    kernel.teardown()
+    assert runner.take() == [
+        f"ip -6 route del {HOA}/128",
+        f"ip -6 neigh del proxy {HOA} dev eth1",
+        f"ip -6 tunnel del {T1}",
+        "ip -6 xfrm policy delete src ::/0 dst ::/0 proto 135 dir in ptype sub",
+        f"ip -6 xfrm policy delete src {HA}/128 dst {HOA}/128 proto 135 dir out ptype sub",
+        f"ip -6 xfrm policy delete src {HA}/128 dst {HOA2}/128 proto 135 dir out ptype sub",
+        "ip -6 xfrm state delete src :: dst :: proto hao",
+    ]
+    assert kernel.status()["tunnels"] == {}
+
+
+def test_teardown_logs_failures_and_goes_on():
+    kernel, runner, stream = adapter(mn_config())
+    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(RouteViaTunnel(HOA, HA))
+    runner.fail["ip -6 rule del"] = (2, "RTNETLINK answers: Operation not permitted")
+    runner.take()
+    kernel.teardown()
+    assert runner.take() == [
+        f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
+        "ip -6 tunnel del mip6tnl",
+    ]
+    assert [r["event"] for r in lines(stream)] == ["teardown_error"]
+
+
+def test_address_actions():
+    kernel, runner, _ = adapter(mn_config(movement_detection="l2"))
+    kernel.execute(ConfigureAddress("wlan0", COA1, 64, True))
+    kernel.execute(RemoveAddress("wlan0", COA1))
+    kernel.execute(RemoveAddress("wlan0", IPv6Address("2001:db8:9::1")))
+    assert runner.take() == [
+        f"ip -6 addr replace {COA1}/64 dev wlan0 optimistic",
+        f"ip -6 addr del {COA1}/64 dev wlan0",
+        "ip -6 addr del 2001:db8:9::1/64 dev wlan0",
+    ]
+
+
+def test_describe_and_debug_command_log():
+    assert describe(SetTunnel(HA, COA1)) == f"set_tunnel(local={HA}, remote={COA1})"
+    kernel, _, stream = adapter(ha_config(), debug=True)
+    kernel.execute(ProxyNdp(HOA))
+    assert [r["event"] for r in lines(stream)] == ["kernel_command", "kernel_command"]
+    assert lines(stream)[1]["argv"] == ["ip", "-6", "neigh", "add", "proxy", str(HOA), "dev", "eth1"]
+
+
+def test_subprocess_runner_reports_missing_programs_and_output():
+    runner = SubprocessRunner(timeout=5)
+    assert runner(["/nonexistent/ip", "x"]).returncode == 127
+    result = runner(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert result == CommandResult(3, "out\n", "err\n") and result.message == "err"
+    assert CommandResult(1).message == "exit status 1"
