@@ -19,6 +19,9 @@ ruff check .
 stage "ansible-lint --profile production"
 ansible-lint --profile production
 
+stage "changelog fragments (antsibull-changelog lint)"
+antsibull-changelog lint
+
 stage "ansible-test sanity"
 scripts/sanity.sh
 

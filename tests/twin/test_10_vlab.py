@@ -36,7 +36,8 @@ def test_cabling_mirrors_the_hardware(twin):
         names = {link["ifname"] for link in json.loads(proc.stdout)}
         assert links <= names, f"{host}: {sorted(names)}"
     # The three radios are mac80211_hwsim phys, one per wireless lab host.
-    proc = cli("vlab", "ssh", "--", "sh", "-c", "for n in ha fn mn; do ip netns exec $n iw dev; done")
+    # ssh hands the remote shell one command line.
+    proc = cli("vlab", "ssh", "--", "for n in ha fn mn; do ip netns exec $n iw dev; done")
     assert proc.stdout.count("Interface wlan0") == 3
 
 
