@@ -46,3 +46,39 @@ def run_module(capsys):
         return result
 
     return run
+
+
+@pytest.fixture
+def wpa_dirs(monkeypatch):
+    """Short folders for wpa_supplicant control sockets and for the clients' sockets.
+
+    UNIX socket paths are limited to 107 bytes, so the folders are made directly in /tmp rather
+    than under pytest's longer tmp_path. ``tempfile.gettempdir()`` points at the clients' folder,
+    so a test can check that no client socket file is left behind.
+    """
+    import shutil
+    import tempfile
+
+    ctrl = Path(tempfile.mkdtemp(prefix="mvpn-wpa-"))
+    clients = Path(tempfile.mkdtemp(prefix="mvpn-wpc-"))
+    monkeypatch.setattr(tempfile, "tempdir", str(clients))
+    yield ctrl, clients
+    shutil.rmtree(ctrl, ignore_errors=True)
+    shutil.rmtree(clients, ignore_errors=True)
+
+
+@pytest.fixture
+def fake_wpa(wpa_dirs):
+    """``fake_wpa(interface="wlan0", **options)`` starts a FakeWpa in the control folder."""
+    from ._fakewpa import FakeWpa
+
+    started = []
+
+    def start(interface="wlan0", **options):
+        fake = FakeWpa(wpa_dirs[0], interface, **options)
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.stop()
