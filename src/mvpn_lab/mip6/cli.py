@@ -7,6 +7,9 @@
   normalised config with ``--json``) or one error line naming the field (exit status 2).
 * ``mip6 run --config FILE`` runs the daemon (root, a Mobile IPv6 kernel) until SIGTERM/SIGINT.
 * ``mip6 status --socket PATH`` (or ``--config FILE``) prints a running daemon's status JSON.
+* ``mip6 bundle FILE`` writes the daemon as one zip application for the lab hosts.
+* ``mip6 attack KIND [options]`` sends forged or malformed Mobility Header signalling (scapy,
+  root) and prints one JSON line describing it (see :mod:`mvpn_lab.mip6.attacks`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mvpn_lab.errors import LabError
+from mvpn_lab.mip6 import attacks
 from mvpn_lab.mip6.config import config_to_dict, load_config
 from mvpn_lab.mip6.constants import IPPROTO_MH
 from mvpn_lab.mip6.ipv6 import parse_ipv6, verify_mh_checksum
@@ -73,6 +77,27 @@ def register(subparsers: Any) -> None:
     where.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
     where.add_argument("--config", metavar="FILE", help="take the control socket from this configuration")
     status.set_defaults(func=cmd_status)
+
+    bundle = sub.add_parser(
+        "bundle",
+        help="write the daemon as one zip application for lab hosts (mvpn-lab-mip6.pyz)",
+        description="Write a deterministic zip application of the daemon (run it with python3). "
+        "Prints the file's path and sha256.",
+    )
+    bundle.add_argument("output", metavar="FILE", help="where to write the .pyz")
+    bundle.set_defaults(func=cmd_bundle)
+
+    attack = sub.add_parser(
+        "attack",
+        help="send forged or malformed Mobility Header signalling (scapy, root) for attack tests",
+        description="Build one forged or malformed Mobility Header packet with scapy, send it\n"
+        "--count times (layer 3, or sendp on --iface) and print one JSON line describing it\n"
+        "(--dry-run: build and print only). Every packet carries a correct MH checksum.",
+        epilog=attacks.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    attacks.add_arguments(attack)
+    attack.set_defaults(func=attacks.cmd_attack)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -174,4 +199,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(text, flush=True)
     except BrokenPipeError:  # e.g. piped into head: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from mvpn_lab.mip6.bundle import write_bundle
+
+    try:
+        digest = write_bundle(args.output)
+    except OSError as exc:
+        raise LabError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(json.dumps({"path": str(Path(args.output).resolve()), "sha256": digest}))
     return 0

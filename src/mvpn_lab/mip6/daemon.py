@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import json
 import os
 import selectors
 import signal
@@ -168,6 +169,7 @@ class Daemon:
         self._timers: list[tuple[float, int, str, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
         self._dad: set[IPv6Address] = set()
+        self._routers: dict[str, IPv6Address] = {}  # last router heard per MN interface
         self._netlink_overruns = 0
         self._resumed_home_coa: IPv6Address | None = None
         self._resumed_cn: dict[IPv6Address, IPv6Address] = {}
@@ -448,6 +450,9 @@ class Daemon:
         prefixes = ra.autoconf_prefixes()
         self.counters.inc("ra_received")
         self.events.info("router_advertisement", iface=iface, router=src, prefixes=prefixes)
+        if self._routers.get(iface) != src:
+            self._routers[iface] = src
+            self._drop_default_routes(iface, keep=src)
         iid = self.translator.iids.get(iface) if self.translator is not None else None
         self.node.on_router_advertisement(iface, prefixes, iid=iid)  # type: ignore[attr-defined]
         self._after_input()
@@ -492,16 +497,53 @@ class Daemon:
             if isinstance(event, LinkEvent):
                 self.events.info("link", iface=event.iface, up=event.up)
                 if event.up:
+                    if isinstance(self.cfg, MNConfig) and event.iface in self.cfg.interfaces:
+                        self._routers.pop(event.iface, None)
+                        self._drop_default_routes(event.iface, keep=None)
                     network = self._network_name(event.iface)
                     node.on_link_up(event.iface, network=network, iid=self.translator.iids.get(event.iface))
                 else:
                     node.on_link_down(event.iface)
             elif isinstance(event, AddressEvent):
                 self.events.info("address", iface=event.iface, address=event.address, state=event.state)
+                if (
+                    event.state == "dadfailed"
+                    and isinstance(self.cfg, MNConfig)
+                    and IPv6Address(event.address) == self.cfg.home_address
+                    and getattr(node, "location", None) == "home"
+                ):
+                    # the kernel ran DAD on the home address against the HA's proxy (see kernel)
+                    self.events.info("home_address_readded", iface=event.iface)
+                    self._guard(
+                        "home_address", lambda: self.kernel.home_address_at_home(self.cfg.home_prefix_len)
+                    )
                 node.on_address(event.iface, event.address, event.state)
             elif isinstance(event, RouteEvent):
                 self.events.info("default_route", iface=event.iface, added=event.added, gateway=event.gateway)
             self._drain()
+
+    def _drop_default_routes(self, iface: str, keep: IPv6Address | None) -> None:
+        """Delete default routes that Router Advertisements put on ``iface``, except via ``keep``.
+
+        A wireless handover only takes the carrier down: Linux keeps the old router's default route
+        (flagged linkdown, still used) until its lifetime ends, so the first Binding Update would go
+        to a router that is no longer there. Called at link-up (all of them) and when an RA comes
+        from a new router (all others), as RFC 6275 11.5.1 asks for a new default router.
+        """
+        result = self.io.runner(["ip", "-6", "-j", "route", "show", "default", "dev", iface, "proto", "ra"])
+        if not result.ok:
+            return
+        try:
+            routes = json.loads(result.stdout or "[]")
+        except ValueError:
+            return
+        for route in routes:
+            gateway = route.get("gateway")
+            if not gateway or (keep is not None and IPv6Address(gateway) == keep):
+                continue
+            argv = ["ip", "-6", "route", "del", "default", "via", gateway, "dev", iface, "proto", "ra"]
+            done = self.io.runner(argv)
+            self.events.info("stale_router_dropped", iface=iface, gateway=gateway, ok=done.ok)
 
     def _network_name(self, iface: str) -> str | None:
         """The SSID for the prefix cache (``iw dev IFACE link``), only when the cache is on."""

@@ -59,6 +59,7 @@ PRIO_DATA = 40  # route-optimised traffic of one binding
 
 _EXISTS = ("file exists", "already assigned", "already exists")
 _MISSING = (
+    "cannot assign requested address",  # ip addr del of an address that is not there
     "no such process",
     "no such file or directory",
     "no such device",
@@ -439,9 +440,20 @@ class KernelAdapter:
             self.mn.away = False
             self._sync_rule()
             self.run(["ip", "-6", "addr", "del", f"{hoa}/128", "dev", tunnel], missing_ok=True)
-            # no DAD: the home agent still defends the address until it deregisters (11.5.5)
-            home_link = cfg.interfaces[0]
-            self.run(["ip", "-6", "addr", "replace", f"{hoa}/{action.prefix_len}", "dev", home_link, "nodad"])
+            self.home_address_at_home(action.prefix_len)
+
+    def home_address_at_home(self, prefix_len: int) -> None:
+        """The home address on the home link, without DAD.
+
+        The home agent defends the address until it deregisters (RFC 6275 11.5.5). The kernel's
+        SLAAC usually re-creates it from the home RA first, with DAD running, and DAD then fails
+        against the home agent's proxy: delete that copy and add the address with ``nodad``.
+        """
+        cfg = self._mn_cfg()
+        home_link = cfg.interfaces[0]
+        address = f"{cfg.home_address}/{prefix_len}"
+        self.run(["ip", "-6", "addr", "del", address, "dev", home_link], missing_ok=True)
+        self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
 
     def _do_route_via_tunnel(self, action: RouteViaTunnel) -> None:
         cfg = self._mn_cfg()

@@ -13,6 +13,7 @@ ESP requirement, and finally the ancillary data a raw socket would get.
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class SimKernel:
         self.policies: dict[tuple[str, str, str, int | None, int | None], SimPolicy] = {}
         self._next_index = 100
         self.esp_listing = ""  # what `ip -6 xfrm policy list dir in ptype main` prints
+        self.ra_routes: dict[str, list[str]] = {}  # default routes learned from RAs, per interface
 
     # ------------------------------------------------------------------ runner
 
@@ -88,8 +90,9 @@ class SimKernel:
             return CommandResult(exc.rc, "", exc.text)
 
     def take(self) -> list[str]:
+        """Commands run since the last call, without read-only queries of RA default routes."""
         out, self.lines = self.lines, []
-        return out
+        return [line for line in out if not line.startswith("ip -6 -j route show default")]
 
     def _run(self, argv: list[str]) -> CommandResult:
         if argv[:3] == ["ip", "-6", "tunnel"]:
@@ -100,6 +103,16 @@ class SimKernel:
             self.up.add(argv[4])
         elif argv[:3] == ["ip", "-6", "addr"]:
             self._addr(argv[3], argv[4], argv[6], argv[7:])
+        elif argv[:4] == ["ip", "-6", "-j", "route"]:
+            routes = [
+                {"dst": "default", "gateway": g, "dev": argv[7]} for g in self.ra_routes.get(argv[7], [])
+            ]
+            return CommandResult(0, json.dumps(routes), "")
+        elif argv[:5] == ["ip", "-6", "route", "del", "default"] and argv[-2:] == ["proto", "ra"]:
+            gateways = self.ra_routes.get(argv[8], [])
+            if argv[6] not in gateways:
+                raise _Fail(2, "RTNETLINK answers: No such process")
+            gateways.remove(argv[6])
         elif argv[:3] == ["ip", "-6", "route"]:
             self._route(argv[3], argv[4], _kv(argv[5:]))
         elif argv[:3] == ["ip", "-6", "rule"]:
@@ -166,6 +179,10 @@ class SimKernel:
             raise _Fail(1, f'Cannot find device "{dev}"')
         key = (IPv6Address(prefix.split("/")[0]), dev)
         if op == "replace":
+            self.addrs[key] = set(flags)
+        elif op == "add":
+            if key in self.addrs:
+                raise _Fail(2, "RTNETLINK answers: File exists")
             self.addrs[key] = set(flags)
         elif key in self.addrs:
             del self.addrs[key]

@@ -409,7 +409,8 @@ def test_return_home_deregisters_everywhere(tmp_path):
         # SetHomeAddress(away=False): no more tunnel for traffic from the home address
         f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
         f"ip -6 addr del {HOA}/128 dev mip6tnl",
-        f"ip -6 addr replace {HOA}/64 dev wlan0 nodad",
+        f"ip -6 addr del {HOA}/64 dev wlan0",
+        f"ip -6 addr add {HOA}/64 dev wlan0 nodad",
         # the plain deregistration BU must not get a Home Address option
         f"ip -6 xfrm state delete src {HOA} dst {HA} proto hao",
         # its BA: the reverse tunnel and the signalling states go (RemoveHao finds it gone: fine)
@@ -441,3 +442,27 @@ def test_return_home_deregisters_everywhere(tmp_path):
     nas = [s for s in lab.mn_daemon.io.ndisc.sent if s[0][0] == 136]
     assert len(nas) == 3 and {(s[1], s[3]) for s in nas} == {(IPv6Address("ff02::1"), HOA)}
     assert lab.net.drops == [] and lab.errors() == []
+
+
+def test_stale_default_routes_are_dropped_at_link_up_and_on_a_new_router(tmp_path):
+    """Linux keeps the old router's RA default route across a wireless handover; the MN drops it."""
+    lab = Lab(tmp_path, mode="bt")
+    routes = lab.mn.kernel.ra_routes
+    routes["wlan0"] = ["fe80::1"]  # learned on the previous link
+    lab.netlink(link(2, "wlan0", UP))
+    assert routes["wlan0"] == []
+    # the kernel adds the new router's route from its RA, but a stale one (re)appears as well
+    routes["wlan0"] = ["fe80::2", str(LL)]
+    lab.ra(str(FOREIGN1.network_address))
+    assert routes["wlan0"] == [str(LL)]
+    dropped = [
+        json.loads(line)
+        for line in lab.logs["mn"].getvalue().splitlines()
+        if json.loads(line)["event"] == "stale_router_dropped"
+    ]
+    assert [(d["gateway"], d["ok"]) for d in dropped] == [("fe80::1", True), ("fe80::2", True)]
+    # the same router again: no query, nothing dropped
+    lab.mn.kernel.take()
+    lab.mn.kernel.lines.clear()
+    lab.ra(str(FOREIGN1.network_address))
+    assert not any("route show default" in line for line in lab.mn.kernel.lines)

@@ -188,7 +188,8 @@ def test_mn_first_departure_registration_and_return_home():
     assert runner.take() == [
         f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
         f"ip -6 addr del {HOA}/128 dev mip6tnl",
-        f"ip -6 addr replace {HOA}/64 dev wlan0 nodad",
+        f"ip -6 addr del {HOA}/64 dev wlan0",
+        f"ip -6 addr add {HOA}/64 dev wlan0 nodad",
     ]
     for action in (
         DelRouteViaTunnel(HOA),

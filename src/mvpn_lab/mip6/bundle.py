@@ -1,0 +1,52 @@
+"""A self-contained zip application of the daemon, for lab hosts.
+
+The lab hosts run the daemon with nothing but Debian's ``python3`` and ``python3-yaml``: the
+``mip6`` role copies one file, ``mvpn-lab-mip6.pyz``, built here from the installed package.
+The archive holds ``mvpn_lab/__init__.py``, ``errors.py``, ``cli.py`` and ``mip6/``; its
+``__main__`` is the ``mvpn-lab`` command line (sub-commands whose modules are absent are left
+out). The bytes depend only on the sources: entries are sorted and carry a fixed timestamp, so
+copying the bundle again is a no-op for Ansible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+_EPOCH = (2020, 1, 1, 0, 0, 0)
+_MAIN = b"import sys\nfrom mvpn_lab.cli import main\nsys.exit(main())\n"
+
+
+def _sources() -> list[tuple[str, bytes]]:
+    package = Path(__file__).resolve().parent.parent
+    files = [package / "__init__.py", package / "errors.py", package / "cli.py"]
+    files += sorted((package / "mip6").glob("*.py"))
+    return [(f"mvpn_lab/{p.relative_to(package).as_posix()}", p.read_bytes()) for p in files]
+
+
+def bundle_bytes() -> bytes:
+    """The zip application as bytes (deterministic)."""
+    buf = io.BytesIO()
+    buf.write(b"#!/usr/bin/python3\n")
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in [("__main__.py", _MAIN), *_sources()]:
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def write_bundle(path: str | Path) -> str:
+    """Write the bundle to ``path`` (only if its bytes differ); return its sha256."""
+    data = bundle_bytes()
+    target = Path(path)
+    if not target.exists() or target.read_bytes() != data:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o755)
+        tmp.replace(target)
+    return hashlib.sha256(data).hexdigest()
