@@ -1,0 +1,109 @@
+"""Handover times on the twin for {bt, ro} x {ra, l2}, with and without TCP recovery.
+
+    .venv/bin/python benchmarks/handover_twin.py [--repetitions 5] [--run RUN_DIR] [--no-tcp-recovery]
+
+Without --run it runs playbooks/test2_wlan.yml on the running twin with eight configurations
+(the four of Test 2, and each again with the mobile node's tcp_recovery option) and analyses
+the new run folder; with --run it only analyses an existing one. It prints, per configuration,
+the median and min-max of the total handover time (the paper's definition: forced SSID switch
+to the first TCP data packet after it, MN capture) beside the paper's average and range, then
+the median of every phase, so the reader sees where the time goes.
+
+Targets on the twin (issue 3): bt with l2 detection, median total <= 0.5 s; ro with l2 <= 1.0 s;
+with ra detection and paper-like RA timers, seconds as in the paper. A benchmark, not a test:
+it prints figures and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from mvpn_lab.analysis import analyze_run  # noqa: E402
+from mvpn_lab.analysis.phases import MILESTONES  # noqa: E402
+from mvpn_lab.analysis.summary import load_paper  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def configurations(tcp_recovery: bool) -> list[dict[str, object]]:
+    out = []
+    for recovery in (False, True) if tcp_recovery else (False,):
+        for mip6 in ("bt", "ro"):
+            for md in ("ra", "l2"):
+                cid = f"mip6-{mip6}_ipsec-none_md-{md}" + ("_tcp-recovery" if recovery else "")
+                out.append({"id": cid, "mip6": mip6, "ipsec": "none", "movement_detection": md,
+                            "profile": "wlan", "tcp_recovery": recovery})  # fmt: skip
+    return out
+
+
+def run_test2(repetitions: int, tcp_recovery: bool) -> Path:
+    results = Path(tempfile.mkdtemp(prefix="mvpn-bench-"))
+    extra = {
+        "mvpn_results_dir": str(results),
+        "mvpn_test2_repetitions": repetitions,
+        "mvpn_test2_configurations": configurations(tcp_recovery),
+    }
+    argv = [str(BIN / "ansible-playbook"), "playbooks/test2_wlan.yml", "-e", json.dumps(extra)]
+    print(f"running Test 2 ({len(extra['mvpn_test2_configurations'])} configurations x {repetitions})...",
+          file=sys.stderr, flush=True)  # fmt: skip
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], file=sys.stderr)
+        print("Test 2 failed; analysing what it left", file=sys.stderr)
+    (run,) = sorted((results / "test2_wlan").iterdir())
+    return run
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--run", type=Path, help="analyse this run folder instead of running Test 2")
+    parser.add_argument("--no-tcp-recovery", action="store_true", help="skip the TCP recovery configurations")
+    args = parser.parse_args()
+    run = args.run or run_test2(args.repetitions, not args.no_tcp_recovery)
+    analysis = analyze_run(run)
+    paper = {(r["mip6"], r["ipsec"]): r for r in load_paper()["test2_wlan_horizontal"]["results"]}
+    by_config: dict[str, list] = {}
+    for h in analysis.handovers:
+        by_config.setdefault(h.config.id, []).append(h)
+
+    print(f"run: {run}")
+    print(f"{'configuration':42} {'n':>3} {'median':>7} {'min':>6} {'max':>6}   paper avg (min-max)")
+    for cid, handovers in by_config.items():
+        totals = [h.total_s for h in handovers if h.total_s is not None]
+        incomplete = len(handovers) - len(totals)
+        ref = paper.get((handovers[0].config.mip6, "none"), {})
+        ref_text = f"{ref.get('avg', '-')} ({ref.get('min', '-')}-{ref.get('max', '-')})" if ref else "-"
+        med = statistics.median(totals) if totals else None
+        print(f"{cid:42} {len(totals):>3} {fmt(med):>7} {fmt(min(totals, default=None)):>6} "
+              f"{fmt(max(totals, default=None)):>6}   {ref_text}"
+              + (f"   [{incomplete} incomplete]" if incomplete else ""))  # fmt: skip
+    print()
+    print("median of each phase (s):")
+    print(f"{'configuration':42} " + " ".join(f"{m:>8}" for m in MILESTONES))
+    for cid, handovers in by_config.items():
+        cells = []
+        for m in MILESTONES:
+            values = [h.phases[m] for h in handovers if isinstance(h.phases.get(m), int | float)]
+            cells.append(fmt(statistics.median(values)) if values else "-")
+        print(f"{cid:42} " + " ".join(f"{c:>8}" for c in cells))
+    print()
+    print("targets on the twin: bt+l2 median <= 0.5 s, ro+l2 median <= 1.0 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The Mobile IPv6 daemons on the twin: bindings after a move and after returning home (route
+optimisation, so both the home agent and the correspondent hold one), and forged or malformed
+signalling sent with scapy from another namespace, rejected and counted without touching them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any
+
+import pytest
+from conftest import cli
+
+HOA = "fec0:106:2700:0:20c:30ff:febb:f0b6"
+HA = "fec0:106:2700::1"
+CN = "fec0:106:2500::2"
+FOREIGN = IPv6Network("fec0:106:1100::/64")
+SPOOFED_COA = "fec0:106:1700::99"  # on the impaired link, where the attacker (impair) sits
+BUNDLE = "/usr/local/lib/mvpn-lab/mn/mvpn-lab-mip6.pyz"
+WPA = "/run/mvpn-lab/mn/wpa_supplicant"
+
+
+def sh(host: str | None, command: str, timeout: float = 120) -> str:
+    args = ["vlab", "ssh", *(["--host", host] if host else []), "--", command]
+    proc = cli(*args, timeout=timeout)
+    assert proc.returncode == 0, f"{command}: {proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def status(host: str) -> dict[str, Any]:
+    return json.loads(sh(host, f"python3 {BUNDLE} mip6 status --socket /run/mvpn-lab/{host}/mip6/mip6.sock"))
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(2)
+
+
+def binding(host: str) -> dict[str, Any] | None:
+    return next((b for b in status(host)["binding_cache"] if b["home_address"] == HOA), None)
+
+
+def attack(kind: str, *args: str) -> dict[str, Any]:
+    out = sh("impair", f"python3 {BUNDLE} mip6 attack {kind} {' '.join(args)}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def route_optimised_mn(twin):
+    """The MN's daemon in route optimisation with the CN, at home; restored afterwards."""
+    conf = "/etc/mvpn-lab/mn/mip6.yml"
+    sh(None, f"cp {conf} {conf}.orig && sed -i 's/^mode: bt$/mode: ro/' {conf} && "
+       f"printf 'correspondents: [\"{CN}\"]\\n' >> {conf} && systemctl restart mvpn-mip6@mn")  # fmt: skip
+    sh("mn", f"wpa_cli -p {WPA} select_network 0")
+    wait_for("the MN's daemon", lambda: status("mn")["mode"] == "ro" if _up("mn") else False)
+    wait_for("no binding at the home agent", lambda: binding("ha") is None)
+    yield
+    sh("mn", f"wpa_cli -p {WPA} select_network 0")
+    sh(None, f"mv {conf}.orig {conf} && systemctl restart mvpn-mip6@mn")
+    wait_for("the MN's daemon back in bt", lambda: _up("mn") and status("mn")["mode"] == "bt")
+
+
+def _up(host: str) -> bool:
+    proc = cli("vlab", "ssh", "--host", host, "--", f"test -S /run/mvpn-lab/{host}/mip6/mip6.sock")
+    return proc.returncode == 0
+
+
+def test_bindings_follow_the_mn_and_forged_signalling_is_rejected(route_optimised_mn):
+    sh("mn", f"wpa_cli -p {WPA} select_network 1")
+
+    def away() -> dict[str, Any] | None:
+        b = binding("ha")
+        return b if b and IPv6Address(b["careof_address"]) in FOREIGN else None
+
+    ha_entry = wait_for("the home agent's binding", away)
+    cn_entry = wait_for("the correspondent's binding", lambda: (b := binding("cn")) and b)
+    assert cn_entry["careof_address"] == ha_entry["careof_address"]
+    assert ha_entry["home_registration"] and not cn_entry["home_registration"]
+
+    ha_before, cn_before = status("ha")["rejected"], status("cn")["rejected"]
+    sent = [
+        attack("old-seq", "--dst", HA, "--coa", SPOOFED_COA, "--home-address", HOA,
+               "--seq", str((ha_entry["seq"] - 5) % 65536)),
+        attack("foreign-home", "--dst", HA, "--coa", SPOOFED_COA, "--home-address", "fec0:106:9999::1"),
+        attack("unknown-mn", "--dst", HA, "--coa", SPOOFED_COA, "--home-address", "fec0:106:2700::99"),
+        attack("truncated", "--dst", HA, "--coa", SPOOFED_COA),
+        attack("garbage", "--dst", HA, "--coa", SPOOFED_COA),
+        attack("bad-auth", "--dst", CN, "--coa", SPOOFED_COA, "--home-address", HOA),
+    ]  # fmt: skip
+    assert all(s["sent"] and s["checksum_ok"] for s in sent), sent
+
+    def grew(before: dict[str, int], now: dict[str, int], reasons: list[str]) -> int:
+        return sum(now.get(r, 0) - before.get(r, 0) for r in reasons)
+
+    def counted() -> bool:
+        ha_now, cn_now = status("ha")["rejected"], status("cn")["rejected"]
+        return (
+            grew(ha_before, ha_now, ["sequence_out_of_window"]) >= 1
+            and grew(ha_before, ha_now, ["not_home_subnet"]) >= 1
+            and grew(ha_before, ha_now, ["unknown_mobile_node"]) >= 1
+            and grew(ha_before, ha_now, ["malformed"]) >= 2
+            and grew(cn_before, cn_now, ["expired_nonce_index", "bad_authenticator"]) >= 1
+        )
+
+    wait_for("the rejections to be counted", counted, timeout=30)
+    # the bindings are untouched, the daemons alive
+    after = binding("ha")
+    assert after is not None and after["careof_address"] == ha_entry["careof_address"]
+    assert after["seq"] == ha_entry["seq"] or after["updates"] > ha_entry["updates"]  # a refresh may come
+    assert binding("cn")["careof_address"] == cn_entry["careof_address"]
+    for host in ("mn", "ha", "cn"):
+        assert sh(None, f"systemctl is-active mvpn-mip6@{host}").strip() == "active"
+
+    # returning home removes both bindings
+    sh("mn", f"wpa_cli -p {WPA} select_network 0")
+    wait_for("no binding at the home agent", lambda: binding("ha") is None)
+    wait_for("no binding at the correspondent", lambda: binding("cn") is None)
+    assert status("mn")["location"] == "home"

@@ -1,0 +1,50 @@
+"""``mvpn-lab mip6 bundle``: one deterministic zip application that runs the daemon's CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+from mvpn_lab.cli import main
+from mvpn_lab.mip6.bundle import bundle_bytes, write_bundle
+
+
+def test_bundle_is_deterministic_and_holds_the_daemon(tmp_path):
+    assert bundle_bytes() == bundle_bytes()
+    path = tmp_path / "mvpn-lab-mip6.pyz"
+    digest = write_bundle(path)
+    mtime = path.stat().st_mtime_ns
+    assert write_bundle(path) == digest and path.stat().st_mtime_ns == mtime  # unchanged bytes: not rewritten
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        assert {i.date_time for i in zf.infolist()} == {(2020, 1, 1, 0, 0, 0)}
+    assert {"__main__.py", "mvpn_lab/cli.py", "mvpn_lab/mip6/daemon.py", "mvpn_lab/mip6/attacks.py"} <= names
+    assert not any(n.startswith(("mvpn_lab/vlab", "mvpn_lab/analysis")) for n in names)
+
+
+def test_bundle_runs_check_config_without_the_package(tmp_path):
+    path = tmp_path / "mvpn-lab-mip6.pyz"
+    write_bundle(path)
+    config = tmp_path / "cn.yml"
+    config.write_text("role: cn\naddress: 'fec0:106:2500::2'\n")
+    # -I: isolated, so the installed mvpn_lab package cannot be imported instead of the bundle's
+    proc = subprocess.run(
+        [sys.executable, "-I", str(path), "mip6", "check-config", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok:") and "role cn" in proc.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("role: cn\naddress: x\n")
+    proc = subprocess.run([sys.executable, "-I", str(path), "mip6", "check-config", str(bad)],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2 and "address" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bundle_command_prints_path_and_sha256(tmp_path, capsys):
+    out = tmp_path / "sub" / "x.pyz"
+    assert main(["mip6", "bundle", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["path"] == str(out.resolve()) and len(printed["sha256"]) == 64
