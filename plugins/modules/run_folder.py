@@ -13,8 +13,8 @@ short_description: Create and finish a test run's result folder
 description:
   - With O(state=started), creates C(BASE/TEST/UTC-TIMESTAMP/) and writes C(manifest.json). A folder is
     never reused; if the timestamp's folder exists, a suffix C(-2), C(-3)... is added.
-  - With O(state=finished), writes C(summary.json) into an existing run folder, adds the end time and
-    the sha256 of every file of the folder to C(manifest.json).
+  - With O(state=finished), writes C(summary.json) (or O(summary_file)) into an existing run folder,
+    adds the end time and the sha256 of every file of the folder to C(manifest.json).
   - "Runs on the controller: use it with C(delegate_to: localhost)."
 version_added: 0.1.0
 author:
@@ -43,6 +43,12 @@ options:
     description: Summary content for O(state=finished).
     type: dict
     default: {}
+  summary_file:
+    description:
+      - File name of the summary in the run folder (a plain name, no folder).
+      - Test 2 uses C(outcome.json), since the analyser writes its own C(summary.json) there.
+    type: str
+    default: summary.json
 attributes:
   check_mode:
     support: none
@@ -155,7 +161,10 @@ def finish(module):
     path = p["path"]
     if not path or not os.path.isfile(os.path.join(path, "manifest.json")):
         module.fail_json(msg="path: %r is not a run folder (no manifest.json)" % path)
-    write_json(os.path.join(path, "summary.json"), p["summary"])
+    name = p["summary_file"]
+    if not name or os.path.basename(name) != name or name in (".", "..", "manifest.json"):
+        module.fail_json(msg="summary_file: expected a plain file name, not manifest.json, got %r" % name)
+    write_json(os.path.join(path, name), p["summary"])
     files = {}
     for root, _dirs, names in os.walk(path):
         for name in sorted(names):
@@ -181,6 +190,7 @@ def main():
             path=dict(type="path"),
             manifest=dict(type="dict", default={}),
             summary=dict(type="dict", default={}),
+            summary_file=dict(type="str", default="summary.json"),
         ),
         supports_check_mode=False,
     )

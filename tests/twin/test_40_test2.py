@@ -33,7 +33,7 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
     assert code == 0, f"Test 2 failed:\n{tail(out, 80)}"
     (run,) = sorted((results / "test2_wlan").iterdir())
     manifest = json.loads((run / "manifest.json").read_text())
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads((run / "outcome.json").read_text())
     ids = [c["id"] for c in manifest["configurations"]]
     assert ids == [
         "mip6-bt_ipsec-none_md-ra",
@@ -63,8 +63,14 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
                 assert hashlib.sha256(data).hexdigest() == manifest["files"][f"{config}/rep-{n:02d}/{pcap}"]
 
     # issue 4 on a real run: every handover is measured, with the phases of its mode
-    result = cli("analyze", str(run), timeout=600)
+    result = cli("analyze", "--report", str(run), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
+    analysed = json.loads((run / "summary.json").read_text())
+    assert [c["id"] for c in analysed["configurations"]] == ids
+    assert all(c["n"] == 2 * REPETITIONS for c in analysed["configurations"]), analysed
+    assert (run / "handover.csv").read_text().count("\n") == 1 + 2 * len(ids) * REPETITIONS
+    assert (run / "report.md").stat().st_size > 0 and (run / "report.html").stat().st_size > 0
+    assert list((run / "figures").glob("*.png"))
     details = json.loads((run / "handovers.json").read_text())
     print(json.dumps(details, indent=1)[:3000])
     handovers = details["handovers"] if isinstance(details, dict) else details

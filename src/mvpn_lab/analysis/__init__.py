@@ -5,7 +5,7 @@ Python API (the ``mvpn-lab analyze`` / ``mvpn-lab report`` commands use the same
     from mvpn_lab.analysis import analyze_run, write_analysis, write_report, write_comparison
 
     analysis = analyze_run("results/test2_wlan_horizontal/20250101T120000Z")   # keys=load_keys(path)
-    write_analysis(analysis)          # handover.csv, analysis_summary.json, handovers.json in the run folder
+    write_analysis(analysis)          # handover.csv, summary.json, handovers.json in the run folder
     write_report([analysis])          # report.md, report.html, figures/*.png
     analysis.exit_code                # 0 all handovers complete, 1 some incomplete
 
@@ -47,12 +47,12 @@ __all__ = [
 
 
 def write_analysis(analysis: RunAnalysis, out_dir: Path | str | None = None) -> dict[str, Path]:
-    """Write handover.csv, analysis_summary.json and handovers.json (into the run folder by default)."""
+    """Write handover.csv, summary.json and handovers.json (into the run folder by default)."""
     out = Path(out_dir) if out_dir is not None else analysis.path
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "csv": out / "handover.csv",
-        "summary": out / "analysis_summary.json",
+        "summary": out / "summary.json",
         "details": out / "handovers.json",
     }
     write_csv(analysis, paths["csv"])

@@ -55,7 +55,7 @@ def _print_summary(analysis: Any) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     keys = _keys(args.keys)
     analysis = _analyse(args.run_dir, keys, args.quiet)
-    written = [analysis.path / name for name in ("handover.csv", "analysis_summary.json", "handovers.json")]
+    written = [analysis.path / name for name in ("handover.csv", "summary.json", "handovers.json")]
     if args.report:
         from mvpn_lab.analysis import write_report
 
@@ -86,10 +86,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     analyze = subparsers.add_parser(
         "analyze",
-        help="measure handovers in a run folder (handover.csv, analysis_summary.json)",
+        help="measure handovers in a run folder (handover.csv, summary.json)",
         description="Find the handover milestones in a run folder's captures and write handover.csv, "
-        "analysis_summary.json and handovers.json into it. Exit 0: all handovers complete; "
-        "1: some incomplete; 2: unusable input.",
+        "summary.json and handovers.json into it. Exit 0: all handovers complete; 1: some incomplete; "
+        "2: unusable input.",
     )
     analyze.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="results/<test>/<UTC-timestamp>")
     analyze.add_argument(
@@ -107,9 +107,8 @@ def register(subparsers: Any) -> None:
     report = subparsers.add_parser(
         "report",
         help="write report.md/report.html with figures; several runs are compared side by side",
-        description="Analyse each run folder (refreshing its handover.csv and analysis_summary.json) "
-        "and write report.md, report.html (self-contained) and figures/. One run: into the run folder. "
-        "Several runs: "
+        description="Analyse each run folder (refreshing its handover.csv and summary.json) and write "
+        "report.md, report.html (self-contained) and figures/. One run: into the run folder. Several runs: "
         "a side-by-side comparison into --out (default: <first RUN_DIR>/comparison). "
         "Exit codes as for analyze.",
     )

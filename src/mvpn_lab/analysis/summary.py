@@ -1,4 +1,4 @@
-"""Statistics per configuration, beside the seed paper's figures (analysis_summary.json)."""
+"""Statistics per configuration, beside the seed paper's figures (summary.json)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``mvpn-lab analyze`` / ``mvpn-lab report``: exit codes, files, CSV columns, analysis summary, reports."""
+"""``mvpn-lab analyze`` / ``mvpn-lab report``: exit codes, files, CSV columns, summary.json, reports."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_analyze_writes_csv_summary_and_details(
         phases = [float(r[f"{p}_s"]) for p in PHASES if r[f"{p}_s"] not in ("", "n/a")]
         assert sum(phases) == pytest.approx(float(r["total_s"]), abs=2e-6)
 
-    summary = json.loads((run_dir / "analysis_summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert set(summary) == {"test", "run", "configurations"}
     assert (summary["test"], summary["run"]) == ("test2_wlan_horizontal", "20250101T000000Z")
     for config in summary["configurations"]:
@@ -178,7 +178,7 @@ def test_report_compares_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "totals.png",
     }
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 3
-    assert (ra / "handover.csv").exists() and (l2 / "analysis_summary.json").exists()
+    assert (ra / "handover.csv").exists() and (l2 / "summary.json").exists()
     other = tmp_path / "elsewhere"
     assert analysis_main(["report", str(ra), str(l2), "--out", str(other), "-q"]) == 1
     assert (other / "report.md").exists()

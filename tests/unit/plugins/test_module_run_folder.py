@@ -70,3 +70,15 @@ def test_kv_lines():
         "x": "a=b",
     }
     assert kv_lines(None) == {}
+
+
+def test_summary_file_names_the_summary(tmp_path, run_module):
+    started = run_module(run_folder, {"base": str(tmp_path), "test": "t"})
+    run = tmp_path / "t" / started["path"].rsplit("/", 1)[1]
+    args = {"state": "finished", "path": str(run), "summary": {"x": 1}, "summary_file": "outcome.json"}
+    result = run_module(run_folder, args)
+    assert json.loads((run / "outcome.json").read_text()) == {"x": 1}
+    assert not (run / "summary.json").exists() and "outcome.json" in result["files"]
+    for bad in ("../x.json", "manifest.json", "a/b.json"):
+        result = run_module(run_folder, {"state": "finished", "path": str(run), "summary_file": bad})
+        assert result["failed"] and result["msg"].startswith("summary_file: ")
