@@ -25,6 +25,6 @@ antsibull-changelog lint
 stage "ansible-test sanity"
 scripts/sanity.sh
 
-stage "pytest: unit, bad input, and the virtual twin (molecule, Test 1)"
+stage "pytest: unit, bad input, and the virtual twin (molecule, Tests 1 and 2, MIPv6 security)"
 pytest -v -p no:cacheprovider --durations=15 tests/unit tests/integration tests/twin "$@"
 stage "done"
