@@ -10,12 +10,12 @@ __metaclass__ = type
 
 import base64
 import errno
-import hashlib
 import os
 import shutil
 import tempfile
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.mvpn.lab.plugins.module_utils.checksum import file_sha256
 
 MODULE = "mvpn.lab.capture"
 
@@ -24,17 +24,9 @@ class PlaceError(Exception):
     """The capture cannot be put at its destination; the message is the task's one-line error."""
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _existing(dest, sha256):
     """The result for a destination that exists already: unchanged if it is the same capture."""
-    if not os.path.isfile(dest) or sha256_of(dest) != sha256:
+    if not os.path.isfile(dest) or file_sha256(dest) != sha256:
         raise PlaceError("fetch_to: %s exists with other content; captures are never overwritten" % dest)
     return dict(changed=False, fetched=False, dest=dest)
 
@@ -76,7 +68,7 @@ def place_capture(dest, sha256, fetch):
     os.close(fd)
     try:
         fetch(tmp)
-        got = sha256_of(tmp)
+        got = file_sha256(tmp)
         if got != sha256:
             raise PlaceError(
                 "fetch_to: the copy fetched for %s has sha256 %s, the host reported %s" % (dest, got, sha256)

@@ -16,7 +16,6 @@ __metaclass__ = type
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import signal
@@ -176,15 +175,6 @@ def spawn_detached(argv, stdout_path, stderr_path, cwd="/"):
     if len(info) != 2:
         raise SpawnError("the helper process that starts %s failed" % argv[0])
     return int(info[0]), (None if info[1] == "None" else int(info[1]))
-
-
-def file_sha256(path):
-    """sha256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_json(path):

@@ -159,13 +159,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mvpn.lab.plugins.module_utils.background import (
     SpawnError,
-    file_sha256,
     is_running,
     read_json,
     spawn_detached,
     stop,
     write_json,
 )
+from ansible_collections.mvpn.lab.plugins.module_utils.checksum import file_sha256
 
 #: Seconds tcpdump has after SIGINT to flush and exit before it is killed.
 STOP_TIMEOUT = 10.0

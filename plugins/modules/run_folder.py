@@ -92,11 +92,11 @@ files:
 """
 
 import datetime
-import hashlib
 import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvpn.lab.plugins.module_utils.checksum import file_sha256
 
 
 def utc_now():
@@ -113,14 +113,6 @@ def write_json(path, data):
         json.dump(data, fh, indent=2, sort_keys=False)
         fh.write("\n")
     os.rename(tmp, path)
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def start(module):
@@ -171,7 +163,7 @@ def finish(module):
             full = os.path.join(root, name)
             rel = os.path.relpath(full, path)
             if rel != "manifest.json":
-                files[rel] = sha256_of(full)
+                files[rel] = file_sha256(full)
     manifest_path = os.path.join(path, "manifest.json")
     with open(manifest_path) as fh:
         manifest = json.load(fh)

@@ -76,6 +76,7 @@ import random
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvpn.lab.plugins.module_utils.checksum import file_sha256
 
 BLOCK = 65536
 
@@ -98,14 +99,6 @@ def expected_sha256(seed, size, marker):
     digest = hashlib.sha256()
     for chunk in blocks(seed, size, marker):
         digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -207,7 +207,6 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mvpn.lab.plugins.module_utils.background import (
     SpawnError,
-    file_sha256,
     is_running,
     read_json,
     spawn_detached,
@@ -215,6 +214,7 @@ from ansible_collections.mvpn.lab.plugins.module_utils.background import (
     wait_exit,
     write_json,
 )
+from ansible_collections.mvpn.lab.plugins.module_utils.checksum import file_sha256
 
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
