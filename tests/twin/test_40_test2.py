@@ -83,7 +83,7 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
     for config in ids:
         pcap = run / config / "rep-01" / "mn.pcap"
         proc = subprocess.run(
-            ["tshark", "-n", "-r", str(pcap), "-Y", "mip6 || _ws.malformed", "-T", "fields",
+            ["tshark", "-n", "-r", str(pcap), "-Y", "mipv6 || _ws.malformed", "-T", "fields",
              "-e", "mip6.mhtype", "-e", "_ws.malformed"],
             capture_output=True, text=True, timeout=600, check=True,
         )  # fmt: skip
