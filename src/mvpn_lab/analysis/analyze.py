@@ -256,10 +256,23 @@ class _RepAnalyser:
         record_problems = [
             (ts, slug) for ts, slug in (*problems.times, *reader.problems.times) if slug != "truncated"
         ]
-        clock = estimate_offset(mn_pass.samples, cn_pass.times)
+        clock = estimate_offset(mn_pass.samples, cn_pass.times, cn_pass.resent)
         if clock.method == "none":
             self.diag.warn(
                 path, "no packet seen in both captures: MN-CN clock offset unknown, CN times not used"
+            )
+        elif clock.method == "inconsistent":
+            self.diag.warn(
+                path,
+                f"the {clock.inconsistent_samples} packets seen in both captures give no consistent "
+                "round trip: MN-CN clock offset unknown, CN times not used",
+            )
+        elif clock.inconsistent_samples:
+            self.diag.warn(
+                path,
+                f"{clock.inconsistent_samples} packet(s) seen in both captures gave a negative round trip "
+                "with the others (two transmissions of the same bytes?) and were left out of the "
+                "MN-CN clock offset",
             )
         info.update(
             format=reader.format, records=reader.records, first_ts=reader.first_ts, last_ts=reader.last_ts

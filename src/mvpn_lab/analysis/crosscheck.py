@@ -11,14 +11,23 @@ Clock offset: ``offset = MN clock - CN clock``. For packets CN -> MN,
 
     offset ~= (min(mn - cn) - min(cn - mn)) / 2,   uncertainty <= (min(mn - cn) + min(cn - mn)) / 2
 
-(the NTP estimate; exact when the smallest one-way delays are equal). CN times
-are only ever shown converted with this offset, and labelled so.
+(the NTP estimate; exact when the smallest one-way delays are equal). Any
+forward sample plus any reverse sample is a round trip, so the uncertainty can
+only come out negative if a "packet seen in both captures" was in fact two
+transmissions of the same bytes: a capture on a host using TSO/GSO shows a large
+segment where the wire (and the other capture) has MSS-sized ones, so a
+retransmitted piece is the sender capture's only copy under that key, matched
+with the receiver's copy of the original. TCP retransmissions seen in either
+capture are therefore left out, and pairs that still give a negative round trip
+are dropped (as few as possible) and counted. CN times are only ever shown
+converted with this offset, and labelled so.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from mvpn_lab.analysis.diagnostics import Problems
@@ -26,6 +35,7 @@ from mvpn_lab.analysis.milestones import FWD, Sample
 from mvpn_lab.analysis.packets import (
     EXT_HEADERS,
     MH_PROTOS,
+    TcpHistory,
     Unreadable,
     parse_chain,
     parse_mh,
@@ -44,9 +54,11 @@ class ClockOffset:
 
     offset_s: float | None
     uncertainty_s: float | None
-    method: str  # "two-way", "forward-only", "reverse-only" or "none"
-    forward_samples: int = 0
+    method: str  # "two-way", "forward-only", "reverse-only", "inconsistent" or "none"
+    forward_samples: int = 0  # samples the estimate used, per direction
     reverse_samples: int = 0
+    resent_samples: int = 0  # left out: TCP retransmissions in either capture
+    inconsistent_samples: int = 0  # left out: gave an impossible (negative) round trip
 
     def to_mn(self, cn_ts: float) -> float | None:
         """A CN capture time in the MN clock (None if the offset is unknown)."""
@@ -61,6 +73,8 @@ class ClockOffset:
             "method": self.method,
             "forward_samples": self.forward_samples,
             "reverse_samples": self.reverse_samples,
+            "resent_samples": self.resent_samples,
+            "inconsistent_samples": self.inconsistent_samples,
         }
 
 
@@ -82,6 +96,9 @@ class CorrespondentPass:
     mobility: list[MobilityEventCN] = field(default_factory=list)
     packets: int = 0
     last_ts: float | None = None
+    # Wanted TCP keys the CN capture saw as a retransmission (see TcpHistory).
+    resent: set[bytes] = field(default_factory=set)
+    history: TcpHistory = field(default_factory=TcpHistory, repr=False)
 
     def __post_init__(self) -> None:
         self.times = {key: [] for key in self.wanted}
@@ -93,6 +110,8 @@ class CorrespondentPass:
         mh = MH_PROTOS
         pack_len = _LEN
         cap = MAX_TIMES_PER_KEY
+        seen_before = self.history.resent
+        resent = self.resent
         idx = 0
         ts = None
         for ts, buf, l3, end, missing in packets:
@@ -125,7 +144,15 @@ class CorrespondentPass:
             if nh == 6:
                 if p + 14 > end:
                     continue
-                key = buf[p : p + 14] + pack_len((ip + 40 + ((buf[ip + 4] << 8) | buf[ip + 5]) - p) & 0xFFFF)
+                ip_end = ip + 40 + ((buf[ip + 4] << 8) | buf[ip + 5])
+                key = buf[p : p + 14] + pack_len((ip_end - p) & 0xFFFF)
+                # Only segments with data (or SYN/FIN) can be resent: pure ACKs skip the call.
+                if (
+                    (ip_end - p > (buf[p + 12] >> 4) * 4 or buf[p + 13] & 3)
+                    and seen_before(buf, p, ip_end, end)
+                    and key in times
+                ):
+                    resent.add(key)
             elif nh == 50:
                 if p + 8 > end:
                     continue
@@ -155,28 +182,72 @@ class CorrespondentPass:
         return transport_key(chain.nh, buf, chain.p, chain.ip_end, end)
 
 
-def estimate_offset(samples: dict[bytes, Sample], times: dict[bytes, list[float]]) -> ClockOffset:
-    """Estimate MN clock - CN clock from packets seen once in each capture."""
+def estimate_offset(
+    samples: dict[bytes, Sample], times: dict[bytes, list[float]], resent: Collection[bytes] = ()
+) -> ClockOffset:
+    """Estimate MN clock - CN clock from packets seen once in each capture.
+
+    ``resent``: keys the CN capture saw as TCP retransmissions; like the ones the
+    MN capture saw so (``Sample.resent``), they may pair two different
+    transmissions and are left out. Pairs that still contradict each other (a
+    forward and a reverse sample whose round trip would be negative) are
+    dropped, as few as possible, and counted in ``inconsistent_samples``.
+    """
     forward: list[float] = []
     reverse: list[float] = []
+    retransmitted = 0
     for key, sample in samples.items():
         if sample.mn_count != 1:
             continue
         seen = times.get(key)
         if not seen or len(seen) != 1:
             continue
+        if sample.resent or key in resent:
+            retransmitted += 1
+            continue
         if sample.direction == FWD:
             forward.append(sample.mn_ts - seen[0])
         else:
             reverse.append(seen[0] - sample.mn_ts)
     if forward and reverse:
-        d1, d2 = min(forward), min(reverse)
-        return ClockOffset((d1 - d2) / 2, (d1 + d2) / 2, "two-way", len(forward), len(reverse))
+        forward.sort()
+        reverse.sort()
+        cut = _consistent_cut(forward, reverse)
+        if cut is None:
+            return ClockOffset(None, None, "inconsistent", 0, 0, retransmitted, len(forward) + len(reverse))
+        k, j = cut
+        d1, d2 = forward[k], reverse[j]
+        return ClockOffset(
+            (d1 - d2) / 2, (d1 + d2) / 2, "two-way", len(forward) - k, len(reverse) - j, retransmitted, k + j
+        )
     if forward:  # offset <= min(mn - cn): assume the smallest delay was ~0
-        return ClockOffset(min(forward), None, "forward-only", len(forward), 0)
+        return ClockOffset(min(forward), None, "forward-only", len(forward), 0, retransmitted)
     if reverse:
-        return ClockOffset(-min(reverse), None, "reverse-only", 0, len(reverse))
-    return ClockOffset(None, None, "none")
+        return ClockOffset(-min(reverse), None, "reverse-only", 0, len(reverse), retransmitted)
+    return ClockOffset(None, None, "none", resent_samples=retransmitted)
+
+
+def _consistent_cut(forward: list[float], reverse: list[float]) -> tuple[int, int] | None:
+    """The fewest smallest samples ``(k, j)`` to drop so that the smallest ones left agree.
+
+    Both lists sorted. A forward sample is ``offset + forward delay`` and a
+    reverse one ``-offset + reverse delay``, so any forward plus any reverse
+    sample is a round trip and cannot be negative; if it is, one of the two
+    paired different packets. The estimate needs ``forward[k] + reverse[j] >= 0``;
+    ties go to the larger round trip (the more cautious uncertainty). None: no
+    forward and reverse sample agree at all.
+    """
+    best: tuple[int, float, int, int] | None = None  # (dropped, -round trip, k, j)
+    for k, d1 in enumerate(forward):
+        if best is not None and k > best[0]:
+            break
+        j = bisect_left(reverse, -d1)
+        if j == len(reverse):
+            continue
+        candidate = (k + j, -(d1 + reverse[j]), k, j)
+        if best is None or candidate < best:
+            best = candidate
+    return None if best is None else (best[2], best[3])
 
 
 def cn_time_for(times: list[float] | None, mn_ts: float, offset: ClockOffset) -> float | None:

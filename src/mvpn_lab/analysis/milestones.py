@@ -42,6 +42,7 @@ from mvpn_lab.analysis.packets import (
     NH_IPV6,
     NH_TCP,
     Chain,
+    TcpHistory,
     Unreadable,
     parse_chain,
     parse_mh,
@@ -91,6 +92,7 @@ class Sample:
     mn_ts: float
     direction: int
     mn_count: int = 1
+    resent: bool = False  # a TCP segment the MN capture saw as a retransmission (see TcpHistory)
 
 
 def make_windows(handovers: list[HandoverEvent], addresses: Addresses) -> list[Window]:
@@ -126,6 +128,8 @@ class MobileNodePass:
         self.spis = config.esp_spis
         self.sample_budget = sample_budget
         self.samples: dict[bytes, Sample] = {}
+        # TCP to/from the CN, as far as parsed (while sampling or waiting for data).
+        self.history = TcpHistory()
         self.pending: list[Signal] = []
         self.cur: Window | None = None
         self.packets = 0
@@ -316,10 +320,10 @@ class MobileNodePass:
             new = bool(nets)
         self._add_signal(Signal("ra", ts, idx, new_prefix=new, prefixes=tuple(str(n) for n in nets)))
 
-    def _sample(self, key: bytes, ts: float, direction: int) -> None:
+    def _sample(self, key: bytes, ts: float, direction: int, resent: bool = False) -> None:
         known = self.samples.get(key)
         if known is None:
-            self.samples[key] = Sample(ts, direction)
+            self.samples[key] = Sample(ts, direction, resent=resent)
         else:
             known.mn_count += 1
 
@@ -327,11 +331,13 @@ class MobileNodePass:
         cn = self.cn
         from_cn = cn is None or chain.src == cn
         taken = 0
-        if sampling and cn is not None and (chain.src == cn or chain.dst == cn):
-            key = transport_key(chain.nh, buf, chain.p, chain.ip_end, end)
-            if key is not None:
-                self._sample(key, ts, FWD if chain.src == cn else REV)
-                taken = 1
+        if cn is not None and (chain.src == cn or chain.dst == cn):
+            resent = chain.nh == NH_TCP and self.history.resent(buf, chain.p, chain.ip_end, end)
+            if sampling:
+                key = transport_key(chain.nh, buf, chain.p, chain.ip_end, end)
+                if key is not None:
+                    self._sample(key, ts, FWD if chain.src == cn else REV, resent)
+                    taken = 1
         if not self.pending or not from_cn:
             return taken
         confirmed = False

@@ -366,3 +366,60 @@ def transport_key(nh: int, buf: bytes, p: int, ip_end: int, end: int) -> bytes |
             return None
         return b"\x87" + buf[p:stop]
     return None
+
+
+_SEQ_MASK = 0xFFFFFFFF
+_SEQ_HALF = 1 << 31
+_U32 = struct.Struct("!I").unpack_from
+_TCP_SYN = 0x02
+_TCP_FIN = 0x01
+
+
+class TcpHistory:
+    """The highest TCP sequence number seen so far per flow direction, to spot resent data.
+
+    A capture taken on a sending host shows what the kernel handed to the driver:
+    with TSO/GSO that is one large segment, cut into MSS-sized ones only on the
+    wire. Such an original is invisible under the key of the wire segment the
+    other end captured, so when part of it is retransmitted (tail loss probe,
+    RTO) the retransmission is the sender capture's only packet with that key.
+    Matching it with the receiver's copy of the *original* pairs two different
+    transmissions, and the one-way "delay" it gives can even be negative. A
+    segment whose data starts before data already seen in its flow direction is
+    therefore reported as resent (or reordered) and not used to compare clocks.
+
+    Flows are told apart by their ports only: addresses change with every
+    handover (care-of address, tunnel) while the connection goes on.
+    """
+
+    __slots__ = ("_high",)
+
+    def __init__(self) -> None:
+        self._high: dict[bytes, int] = {}
+
+    def resent(self, buf: bytes, p: int, ip_end: int, end: int) -> bool:
+        """Record the TCP segment at ``buf[p]``; True if its data starts before data seen earlier.
+
+        ``ip_end`` is the end of the IPv6 packet by its length field, ``end`` the
+        end of the captured bytes (the header must be captured up to its flags).
+        """
+        if p + 14 > end:
+            return False
+        flags = buf[p + 13]
+        length = ip_end - p - (buf[p + 12] >> 4) * 4  # payload, by the IPv6 length
+        if length < 0:
+            return False
+        if flags & 3:  # SYN and FIN take a sequence number each
+            length += (flags & _TCP_FIN) + ((flags & _TCP_SYN) >> 1)
+        elif length == 0:  # a pure ACK carries no data that could have been sent before
+            return False
+        flow = buf[p : p + 4]
+        seq = _U32(buf, p + 4)[0]
+        stop = (seq + length) & _SEQ_MASK
+        high = self._high.get(flow)
+        if high is None or flags & _TCP_SYN:  # first sight of the flow, or a new connection
+            self._high[flow] = stop
+            return False
+        if 0 < (stop - high) & _SEQ_MASK < _SEQ_HALF:
+            self._high[flow] = stop
+        return 0 < (high - seq) & _SEQ_MASK <= _SEQ_HALF

@@ -301,7 +301,8 @@ def _run_blocks(analysis: RunAnalysis, summary: dict[str, Any], fig_dir: Path) -
     blocks.append(
         Para(
             "MN-CN clock offset = MN clock - CN clock, estimated from packets seen in both captures "
-            "((min(mn-cn) - min(cn-mn)) / 2; ± is half the smallest round trip). CN times below are "
+            "((min(mn-cn) - min(cn-mn)) / 2; ± is half the smallest round trip; TCP retransmissions "
+            "and pairs giving a negative round trip are left out). CN times below are "
             "converted to the MN clock with that offset and given relative to t0; "
             "without an offset they are not shown."
         )

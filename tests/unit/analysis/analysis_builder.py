@@ -256,6 +256,68 @@ class Scenario:
         self.cn.append((round_us(t_mn - self.delay - self.offset), at_cn))
         return seq
 
+    def gso_burst(
+        self, t_mn: float, *, upload: bool = False, segments: int = 3, resend_after: float = 0.03
+    ) -> None:
+        """Data its sender hands to the NIC as one TSO/GSO segment, with its tail resent later.
+
+        The sender's capture shows one large segment, the receiver's capture the
+        ``segments`` MSS-sized ones it was cut into on the wire (1 ms apart, the
+        first at ``t_mn`` in the MN clock). ``resend_after`` seconds after the
+        burst, the sender resends the last segment alone (a tail loss probe); only
+        the sender's capture sees that copy. The receiver's copy of the original
+        and the sender's copy of the resend share every identity the analyser
+        matches on. ``upload``: the MN sends, else the CN.
+        """
+        path = self._path()
+        size = len(self.payload)
+        if upload:
+            first = self.ack_tcp
+            self.ack_tcp += size * segments
+
+            def seg(seq: int, n: int) -> Packet:
+                return TCP(sport=40000, dport=80, seq=seq, ack=self.seq_tcp, flags="PA") / (b"U" * n)
+
+            def pair(segment: Packet) -> tuple[bytes, bytes]:
+                nh, body = self._protect(segment, inbound=False)
+                return self._up_packets(nh, body, path)
+
+            def to_sender_clock(t: float) -> float:  # the sender is the MN
+                return t
+
+            def to_receiver_clock(t: float) -> float:
+                return t + self.delay - self.offset
+
+        else:
+            first = self.seq_tcp
+            self.seq_tcp += size * segments
+
+            def seg(seq: int, n: int) -> Packet:
+                return self._segment(seq, b"D" * n)
+
+            def pair(segment: Packet) -> tuple[bytes, bytes]:
+                nh, body = self._protect(segment, inbound=True)
+                at_mn, at_cn = self._down_packets(nh, body, path)
+                return at_cn, at_mn  # (at the sender, at the receiver)
+
+            def to_sender_clock(t: float) -> float:  # the sender is the CN
+                return t - self.delay - self.offset
+
+            def to_receiver_clock(t: float) -> float:
+                return t
+
+        sender = self.mn if upload else self.cn
+        receiver = self.cn if upload else self.mn
+        at_sender, _ = pair(seg(first, size * segments))
+        sender.append((round_us(to_sender_clock(t_mn)), at_sender))
+        for k in range(segments):
+            _, at_receiver = pair(seg(first + k * size, size))
+            receiver.append((round_us(to_receiver_clock(t_mn + k * 0.001)), at_receiver))
+            if not upload:
+                self.mn_data.append(round_us(t_mn + k * 0.001))
+        tail = seg(first + (segments - 1) * size, size)
+        sender.append((round_us(to_sender_clock(t_mn) + resend_after), pair(tail)[0]))
+
     def steady(self, until: float) -> None:
         while self.t < until:
             self.data(self.t)
