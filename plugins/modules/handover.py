@@ -62,6 +62,15 @@ options:
     description: Seconds to wait after the association, for example for the care-of address.
     type: float
     default: 0.0
+  scan_first:
+    description:
+      - Scan (C(SCAN)) and wait for C(CTRL-EVENT-SCAN-RESULTS) before RV(handover_at), as a roaming
+        station's background scan does. wpa_supplicant then associates from these fresh results
+        (younger than its C(scan_res_valid_for_connect), 5 s by default) without scanning during
+        the handover, so the handover time no longer includes a scan.
+      - The scan waits at most O(timeout) seconds; it is skipped when the station is already on the target.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -219,6 +228,21 @@ def wait_connected(module, ctrl, network, result):
             return
 
 
+def scan(module, ctrl):
+    """SCAN and wait for its CTRL-EVENT-SCAN-RESULTS (a scan already running counts too)."""
+    p = module.params
+    deadline = time.time() + p["timeout"]
+    reply = ask(module, ctrl.request, "SCAN").strip()
+    if reply not in ("OK", "FAIL-BUSY"):
+        module.fail_json(msg="scan_first: wpa_supplicant on %s answered %s to SCAN" % (p["interface"], reply))
+    while True:
+        event = ask(module, ctrl.next_event, deadline - time.time())
+        if event is None:
+            module.fail_json(msg="timeout: no scan results on %s within %s s" % (p["interface"], p["timeout"]))
+        if event.text.startswith("CTRL-EVENT-SCAN-RESULTS"):
+            return
+
+
 def drop_old(module, old, result):
     """DISCONNECT old_interface and record the time of its CTRL-EVENT-DISCONNECTED event."""
     ask(module, old.attach)
@@ -270,6 +294,8 @@ def handover(module, opened):
     if not on_target:
         ask(module, ctrl.attach)
         ctrl.clear_events()
+        if p["scan_first"]:
+            scan(module, ctrl)
         result["handover_at"] = time.time()
         ask(module, ctrl.request_ok, "SELECT_NETWORK %d" % network)
         wait_connected(module, ctrl, network, result)
@@ -301,6 +327,7 @@ def main():
             old_interface=dict(type="str"),
             timeout=dict(type="float", default=10.0),
             settle=dict(type="float", default=0.0),
+            scan_first=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

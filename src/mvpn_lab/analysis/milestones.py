@@ -297,6 +297,7 @@ class MobileNodePass:
             flags=msg.flags,
             cookie=msg.cookie,
             key=key,
+            source=str(ipaddress.IPv6Address(src)) if kind == "bu_ha" else None,
         )
         self._add_signal(sig)
         direction = _SAMPLE_DIRECTION.get(kind)

@@ -18,6 +18,7 @@ the handover's t0). The total handover time (the paper's definition) is
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -67,6 +68,13 @@ def _first(signals: Iterable[Signal], kind: str, after: int) -> Signal | None:
     return None
 
 
+def _in_prefixes(address: str | None, prefixes: Iterable[str]) -> bool:
+    if address is None:
+        return False
+    addr = ipaddress.IPv6Address(address)
+    return any(addr in ipaddress.IPv6Network(p, strict=False) for p in prefixes)
+
+
 def find_milestones(
     signals: list[Signal], t0: float, start: Signal, mip6: str, direction: str
 ) -> MilestoneResult:
@@ -82,6 +90,19 @@ def find_milestones(
     prev = start.index  # capture index after which the next milestone is looked for
 
     ra = next((s for s in signals if s.kind == "ra" and s.new_prefix and s.index > prev), None)
+    first_bu = _first(signals, "bu_ha", prev)
+    # With RA caching (the MN's prefix cache) the Binding Update leaves at link-up, before the
+    # RA of the new link: when its source is in a prefix that RA then advertises, the handover
+    # has no ra milestone and the BU is timed from t0 (a BU from elsewhere is not the milestone).
+    ra_skipped = (
+        first_bu is not None
+        and ra is not None
+        and first_bu.index < ra.index
+        and _in_prefixes(first_bu.source, ra.prefixes)
+    )
+    if ra_skipped:
+        ra = None
+        notes.append("BU to the HA before any RA of the new link (prefix cache): no ra phase")
     if ra is not None:
         packets["ra"] = ra
         prev = ra.index
@@ -169,7 +190,7 @@ def find_milestones(
     phases: dict[str, float | str | None] = {}
     previous = t0
     for name in MILESTONES:
-        if not ro and name in RO_ONLY:
+        if (not ro and name in RO_ONLY) or (name == "ra" and ra_skipped):
             phases[name] = NA
             continue
         value = times[name]
@@ -181,6 +202,8 @@ def find_milestones(
     total = (times["next_tcp"] - t0) if times["next_tcp"] is not None else None
     resumed = start.next_data
     for name in required_milestones(mip6, direction):
+        if name == "ra" and ra_skipped:
+            continue
         if times[name] is None and not (name == "ba_ha" and any(r.startswith("ba-status") for r in reasons)):
             reasons.append(f"missing-{name}")
     return MilestoneResult(

@@ -31,6 +31,7 @@ class Signal:
     new_prefix: bool = True  # RA: carries a prefix other than the one left
     prefixes: tuple[str, ...] = ()
     key: bytes | None = None
+    source: str | None = None  # bu_ha: the IPv6 source (care-of address, or home address at home)
     next_data: DataHit | None = None  # first transfer data packet after this one (in the window)
 
     def describe(self) -> dict[str, object]:

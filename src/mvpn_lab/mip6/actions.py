@@ -225,6 +225,16 @@ class SendRouterSolicitation(Action):
 
 
 @dataclass(frozen=True)
+class UseCachedRouter(Action):
+    """MN: default route via ``router`` (remembered from an earlier RA of this network) on ``iface``,
+    before this visit's first RA; the RA's own route replaces it at the next movement."""
+
+    iface: str
+    router: IPv6Address
+    kind: ClassVar[str] = "use_cached_router"
+
+
+@dataclass(frozen=True)
 class ConfigureAddress(Action):
     """MN: add ``address`` on ``iface`` (``optimistic``: with optimistic DAD)."""
 

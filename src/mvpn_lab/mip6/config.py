@@ -52,6 +52,7 @@ class MNConfig:
     movement_detection: str = "ra"  # "ra": wait for an unsolicited RA; "l2": act on link-up
     optimistic_dad: bool = False
     prefix_cache: bool = False  # remember the prefix of each network (needs movement_detection l2)
+    prefix_cache_file: str | None = None  # JSON file keeping that cache across daemon restarts
     interfaces: tuple[str, ...] = ()
     use_alt_coa: bool = True  # put the care-of address in an Alternate CoA option of home BUs
     cn_ack: bool = False  # ask correspondents for a Binding Acknowledgement
@@ -224,6 +225,7 @@ _MN_FIELDS = _COMMON | {
     "movement_detection",
     "optimistic_dad",
     "prefix_cache",
+    "prefix_cache_file",
     "interfaces",
     "use_alt_coa",
     "cn_ack",
@@ -306,6 +308,8 @@ def _parse_mn(data: dict[str, Any]) -> MNConfig:
     kw["prefix_cache"] = _bool("prefix_cache", data.get("prefix_cache", False))
     if kw["prefix_cache"] and md != "l2":
         raise _fail("prefix_cache", "needs movement_detection: l2")
+    if data.get("prefix_cache_file") is not None:
+        kw["prefix_cache_file"] = _path("prefix_cache_file", data["prefix_cache_file"])
     ifaces = _list("interfaces", data.get("interfaces", []))
     kw["interfaces"] = tuple(_ifname(f"interfaces[{i}]", v) for i, v in enumerate(ifaces))
     for key in ("use_alt_coa", "cn_ack", "require_ipsec", "link_local_compat"):

@@ -66,6 +66,7 @@ from mvpn_lab.mip6.config import (
 from mvpn_lab.mip6.control import ControlServer
 from mvpn_lab.mip6.counters import Counters
 from mvpn_lab.mip6.events import EventLog
+from mvpn_lab.mip6.ipbatch import IpBatchRunner
 from mvpn_lab.mip6.kernel import CommandRunner, KernelAdapter, KernelError, SubprocessRunner
 from mvpn_lab.mip6.log import MHLogger
 from mvpn_lab.mip6.messages import BindingAcknowledgement, BindingUpdate, MHDecodeError, decode_mh
@@ -84,7 +85,14 @@ from mvpn_lab.mip6.ndisc import (
     na_target,
     parse_ra,
 )
-from mvpn_lab.mip6.netlink import AddressEvent, LinkEvent, MovementTranslator, NetlinkSource, RouteEvent
+from mvpn_lab.mip6.netlink import (
+    AddressEvent,
+    KernelQueries,
+    LinkEvent,
+    MovementTranslator,
+    NetlinkSource,
+    RouteEvent,
+)
 from mvpn_lab.mip6.node import Node
 from mvpn_lab.mip6.tcprecovery import TcpRecovery
 
@@ -138,6 +146,9 @@ class DaemonIO:
     ifname: Callable[[int], str | None] = _ifname
     lladdr: Callable[[str], bytes | None] = read_lladdr
     read_tcp6: Callable[[], str] = lambda: Path("/proc/net/tcp6").read_text()
+    # MN link-up look-ups in-process (netlink.KernelQueries); None: through ``runner`` (ip, iw)
+    ra_default_gateways: Callable[[str], list[str]] | None = None
+    ssid: Callable[[str], str | None] | None = None
     closables: list[Any] = field(default_factory=list)
 
 
@@ -196,6 +207,7 @@ class Daemon:
             control=self._control_path(),
         )
         if isinstance(self.cfg, MNConfig) and self.translator is not None:
+            self._load_prefix_cache()
             try:
                 messages = self.io.netlink_dump()
             except Exception as exc:  # pyroute2 raises its own types
@@ -454,8 +466,39 @@ class Daemon:
             self._routers[iface] = src
             self._drop_default_routes(iface, keep=src)
         iid = self.translator.iids.get(iface) if self.translator is not None else None
-        self.node.on_router_advertisement(iface, prefixes, iid=iid)  # type: ignore[attr-defined]
+        node: Any = self.node
+        before = node.detector.cache.copy()
+        node.on_router_advertisement(iface, prefixes, iid=iid, router=src)
+        if node.detector.cache != before:
+            self._save_prefix_cache()
         self._after_input()
+
+    def _load_prefix_cache(self) -> None:
+        path = getattr(self.cfg, "prefix_cache_file", None)
+        if not path or not getattr(self.cfg, "prefix_cache", False):
+            return
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            self.events.warning("prefix_cache_unreadable", f"{path}: {exc}; starting with an empty cache")
+            return
+        loaded = self.node.detector.import_cache(data)  # type: ignore[attr-defined]
+        self.events.info("prefix_cache_loaded", path=path, networks=loaded)
+
+    def _save_prefix_cache(self) -> None:
+        path = getattr(self.cfg, "prefix_cache_file", None)
+        if not path:
+            return
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.node.detector.export_cache(), indent=1) + "\n", encoding="utf-8")  # type: ignore[attr-defined]
+            os.replace(tmp, target)
+        except OSError as exc:
+            self.events.warning("prefix_cache_not_saved", f"{path}: {exc}")
 
     def _neighbour_advertisement(self, data: bytes, iface: str | None) -> None:
         if not isinstance(self.cfg, HAConfig) or iface != self.cfg.interface or not self._dad:
@@ -530,25 +573,39 @@ class Daemon:
         to a router that is no longer there. Called at link-up (all of them) and when an RA comes
         from a new router (all others), as RFC 6275 11.5.1 asks for a new default router.
         """
-        result = self.io.runner(["ip", "-6", "-j", "route", "show", "default", "dev", iface, "proto", "ra"])
-        if not result.ok:
-            return
-        try:
-            routes = json.loads(result.stdout or "[]")
-        except ValueError:
-            return
-        for route in routes:
-            gateway = route.get("gateway")
-            if not gateway or (keep is not None and IPv6Address(gateway) == keep):
+        gateways = self._ra_default_gateways(iface)
+        for gateway in gateways:
+            if keep is not None and IPv6Address(gateway) == keep:
                 continue
             argv = ["ip", "-6", "route", "del", "default", "via", gateway, "dev", iface, "proto", "ra"]
             done = self.io.runner(argv)
             self.events.info("stale_router_dropped", iface=iface, gateway=gateway, ok=done.ok)
 
+    def _ra_default_gateways(self, iface: str) -> list[str]:
+        if self.io.ra_default_gateways is not None:
+            try:
+                return self.io.ra_default_gateways(iface)
+            except Exception as exc:  # pyroute2 raises its own types; fall back to ip
+                self.events.warning("netlink_query_failed", f"default routes of {iface}: {exc}")
+        result = self.io.runner(["ip", "-6", "-j", "route", "show", "default", "dev", iface, "proto", "ra"])
+        if not result.ok:
+            return []
+        try:
+            routes = json.loads(result.stdout or "[]")
+        except ValueError:
+            return []
+        return [str(r["gateway"]) for r in routes if isinstance(r, dict) and r.get("gateway")]
+
     def _network_name(self, iface: str) -> str | None:
-        """The SSID for the prefix cache (``iw dev IFACE link``), only when the cache is on."""
+        """The SSID for the prefix cache, only when the cache is on (nl80211 in-process, else
+        ``iw dev IFACE link``)."""
         if not isinstance(self.cfg, MNConfig) or not self.cfg.prefix_cache:
             return None
+        if self.io.ssid is not None:
+            try:
+                return self.io.ssid(iface)
+            except Exception as exc:  # pyroute2 raises its own types; fall back to iw
+                self.events.warning("netlink_query_failed", f"SSID of {iface}: {exc}")
         result = self.io.runner(["iw", "dev", iface, "link"])
         return parse_iw_ssid(result.stdout) if result.ok else None
 
@@ -772,7 +829,7 @@ def open_daemon(cfg: NodeConfig, *, debug: bool = False) -> Daemon:
     try:
         mh = MHSocket.open()
         opened.append(mh)
-        ndisc = raw = netlink = None
+        ndisc = raw = netlink = queries = None
         dump: Callable[[], list[Any]] = list
         if isinstance(cfg, MNConfig):
             ndisc = NdiscSocket.open((ND_ROUTER_ADVERT,))
@@ -780,6 +837,8 @@ def open_daemon(cfg: NodeConfig, *, debug: bool = False) -> Daemon:
             netlink = NetlinkSource.open()
             opened.append(netlink)
             dump = NetlinkSource.dump
+            queries = KernelQueries()
+            opened.append(queries)
             if cfg.tcp_recovery:
                 raw = RawSender.open()
         elif isinstance(cfg, HAConfig):
@@ -792,14 +851,20 @@ def open_daemon(cfg: NodeConfig, *, debug: bool = False) -> Daemon:
             obj.close()
         hint = " (the daemon needs root: CAP_NET_RAW and CAP_NET_ADMIN)" if exc.errno in (1, 13) else ""
         raise DaemonError(f"cannot open the daemon's sockets: {exc.strerror or exc}{hint}") from None
+    runner = IpBatchRunner(SubprocessRunner())
+    closables.append(runner)
+    if queries is not None:
+        closables.append(queries)
     io = DaemonIO(
-        runner=SubprocessRunner(),
+        runner=runner,
         mh=mh,
         ndisc=ndisc,
         raw=raw,
         netlink=netlink,
         netlink_dump=dump,
         closables=closables,
+        ra_default_gateways=queries.ra_default_gateways if queries is not None else None,
+        ssid=queries.ssid if queries is not None else None,
     )
     daemon = Daemon(cfg, io, clock=clock, events=events, logger=logger)
     control = ControlServer(control_socket_path(cfg), {"status": daemon.status, "ping": lambda: {"ok": True}})

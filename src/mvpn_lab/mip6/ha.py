@@ -155,6 +155,12 @@ class HomeAgent(Node):
             updates=(entry.updates + 1) if entry is not None else 1,
         )
         self.cache.put(new)
+        options: tuple[Any, ...] = ()
+        if cfg.binding_refresh_advice and granted_units >= 2:
+            options = (BindingRefreshAdvice(max(1, granted_units * 4 // 5)),)
+        # The BA leaves before the tunnel, host route and proxy are set up: the mobile node sets
+        # up its own side meanwhile instead of waiting for ours (the binding is already cached).
+        self._send_ba(pkt, bu, hoa, coa, BAStatus.ACCEPTED, granted_units, options=options)
         if old_coa != coa:
             if old_coa is not None:
                 self.emit(DelTunnel(cfg.address, old_coa))
@@ -170,10 +176,6 @@ class HomeAgent(Node):
             self.emit(DelProxyNdp(link_local_of(hoa)))
         self.stats.inc("registrations")
         self.set_timer(("expire", hoa), granted, lambda: self._expire(hoa))
-        options: tuple[Any, ...] = ()
-        if cfg.binding_refresh_advice and granted_units >= 2:
-            options = (BindingRefreshAdvice(max(1, granted_units * 4 // 5)),)
-        self._send_ba(pkt, bu, hoa, coa, BAStatus.ACCEPTED, granted_units, options=options)
 
     def _deregister(
         self, entry: BindingCacheEntry, pkt: ReceivedPacket, bu: BindingUpdate, coa: IPv6Address

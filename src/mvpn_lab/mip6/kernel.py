@@ -41,6 +41,7 @@ from mvpn_lab.mip6.actions import (
     SendMH,
     SetHomeAddress,
     SetTunnel,
+    UseCachedRouter,
 )
 from mvpn_lab.mip6.config import CNConfig, HAConfig, MNConfig, NodeConfig
 from mvpn_lab.mip6.constants import MHType
@@ -49,6 +50,8 @@ from mvpn_lab.mip6.events import EventLog
 from mvpn_lab.mip6.messages import HomeTest, HomeTestInit
 
 ANY = IPv6Address("::")
+#: Metric of the MN's default route via a cached router (below the kernel's 1024 for RA routes).
+CACHED_ROUTER_METRIC = 1023
 ANY_NET = IPv6Network("::/0")
 
 # xfrm sub-policy priorities (lower value = preferred)
@@ -301,6 +304,7 @@ class KernelAdapter:
     states: dict[StateKey, XfrmState] = field(default_factory=dict)
     policies: dict[PolicyKey, Policy] = field(default_factory=dict)
     proxies: set[IPv6Address] = field(default_factory=set)
+    parked: set[str] = field(default_factory=set)  # tunnel devices kept down for reuse
     host_routes: dict[IPv6Address, str] = field(default_factory=dict)
     addresses: dict[tuple[str, IPv6Address], int] = field(default_factory=dict)
     sysctls: set[str] = field(default_factory=set)
@@ -354,6 +358,9 @@ class KernelAdapter:
 
     def tunnel_name(self, remote: IPv6Address) -> str:
         if isinstance(self.cfg, HAConfig):
+            for name, (_, current) in self.tunnels.items():
+                if current == remote:  # possibly a reused device named after an earlier remote
+                    return name
             return tunnel_name_for(self.cfg.tunnel_name, remote)
         if isinstance(self.cfg, MNConfig):
             return self.cfg.tunnel_name
@@ -375,7 +382,13 @@ class KernelAdapter:
         current = self.tunnels.get(name)
         if current == (local or ANY, remote):
             return
-        if current is None:
+        if current is None and name in self.parked:
+            # an idle device from an earlier binding: re-pointing it is far cheaper than creating
+            # one (registering a net device waits for RCU grace periods: about 0.5 s on the twin)
+            self.run(["ip", "-6", "tunnel", "change", *self._tunnel_args(name, local, remote)])
+            self.run(["ip", "link", "set", "dev", name, "up"])
+            self.parked.discard(name)
+        elif current is None:
             result = self.run(
                 ["ip", "-6", "tunnel", "add", *self._tunnel_args(name, local, remote)], exists_ok=True
             )
@@ -387,14 +400,22 @@ class KernelAdapter:
         self.tunnels[name] = (local or ANY, remote)
 
     def _do_set_tunnel(self, action: SetTunnel) -> None:
-        self._ensure_tunnel(self.tunnel_name(action.remote), action.local, action.remote)
+        name = self.tunnel_name(action.remote)
+        if isinstance(self.cfg, HAConfig) and name not in self.tunnels and self.parked:
+            name = min(self.parked)  # reuse an idle device; tunnel_name() finds it by its remote
+        self._ensure_tunnel(name, action.local, action.remote)
 
     def _do_del_tunnel(self, action: DelTunnel) -> None:
+        """Park the device (down, kept for the next binding) instead of deleting it."""
         name = self.tunnel_name(action.remote)
-        self.run(["ip", "-6", "tunnel", "del", name], missing_ok=True)
+        if name in self.tunnels:
+            self.run(["ip", "link", "set", "dev", name, "down"], missing_ok=True)
+            self.parked.add(name)
+        else:
+            self.run(["ip", "-6", "tunnel", "del", name], missing_ok=True)
         self.tunnels.pop(name, None)
         for hoa, dev in list(self.host_routes.items()):
-            if dev == name:  # the kernel removed the route with the device
+            if dev == name:  # the kernel removed the route when the device went down
                 del self.host_routes[hoa]
 
     # ------------------------------------------------------------------ mobile node routing
@@ -469,6 +490,14 @@ class KernelAdapter:
             ["ip", "-6", "route", "del", "default", "dev", cfg.tunnel_name, "table", str(cfg.table)],
             missing_ok=True,
         )
+
+    def _do_use_cached_router(self, action: UseCachedRouter) -> None:
+        # "proto ra" so the next movement drops it with the RA's own routes; metric 1023 so the
+        # kernel's RA route (metric 1024) can still be added beside it when the RA comes.
+        self.run(
+            ["ip", "-6", "route", "replace", "default", "via", str(action.router), "dev", action.iface,
+             "metric", str(CACHED_ROUTER_METRIC), "proto", "ra"]
+        )  # fmt: skip
 
     def _do_configure_address(self, action: ConfigureAddress) -> None:
         argv = ["ip", "-6", "addr", "replace", f"{action.address}/{action.prefix_len}", "dev", action.iface]
@@ -702,8 +731,29 @@ class KernelAdapter:
             self.put_policy(
                 PolicyKey(ANY_NET, ANY_NET, "out", 135, int(MHType.HOT)), PRIO_BYPASS, (), "static"
             )
+        # Tunnel devices made now, parked (down) until a binding needs one: creating a device
+        # during a handover costs about 0.5 s on the twin (see _ensure_tunnel).
+        if isinstance(cfg, MNConfig):
+            self._park_new_tunnel(cfg.tunnel_name, None, cfg.home_agent)
+        if isinstance(cfg, HAConfig) and cfg.interface is not None:
+            for hoa in cfg.allowed_mobile_nodes or ():
+                self._park_new_tunnel(tunnel_name_for(cfg.tunnel_name, hoa), cfg.address, hoa)
         if isinstance(cfg, MNConfig | HAConfig) and cfg.require_ipsec:
             self.check_esp_policy()
+
+    def _park_new_tunnel(self, name: str, local: IPv6Address | None, remote: IPv6Address) -> None:
+        """Best effort: without it the first binding creates the device instead."""
+        try:
+            result = self.run(
+                ["ip", "-6", "tunnel", "add", *self._tunnel_args(name, local, remote)], exists_ok=True
+            )
+            if not result.ok:  # left over from an earlier run
+                self.run(["ip", "-6", "tunnel", "change", *self._tunnel_args(name, local, remote)])
+            self.run(["ip", "link", "set", "dev", name, "down"])
+        except KernelError as exc:
+            self.events.warning("tunnel_not_prepared", f"{name}: {exc}; the first binding creates it")
+            return
+        self.parked.add(name)
 
     def protected_home_addresses(self) -> list[IPv6Network]:
         """HA: the home addresses whose signalling is ESP-protected (allowed list, or the prefix)."""
@@ -747,7 +797,7 @@ class KernelAdapter:
             for addr in sorted(self.proxies):
                 argv = ["ip", "-6", "neigh", "del", "proxy", str(addr), "dev", self.cfg.interface]
                 steps.append((f"proxy {addr}", lambda v=argv: self.run(v, missing_ok=True)))
-        for name in sorted(self.tunnels):
+        for name in sorted(set(self.tunnels) | self.parked):
             steps.append(
                 (f"tunnel {name}", lambda n=name: self.run(["ip", "-6", "tunnel", "del", n], missing_ok=True))
             )
@@ -761,6 +811,7 @@ class KernelAdapter:
             except KernelError as exc:
                 self.events.error("teardown_error", f"{what}: {exc}")
         self.tunnels.clear()
+        self.parked.clear()
         self.host_routes.clear()
         self.proxies.clear()
         self.policies.clear()
@@ -774,6 +825,7 @@ class KernelAdapter:
             "tunnels": {
                 name: {"local": str(a), "remote": str(b)} for name, (a, b) in sorted(self.tunnels.items())
             },
+            "parked_tunnels": sorted(self.parked),
             "xfrm_states": [
                 {"src": str(k[0]), "dst": str(k[1]), "proto": k[2], "coa": str(s.coa), "owner": s.owner}
                 for k, s in self.states.items()

@@ -200,9 +200,17 @@ class MobileNode(Node):
         self._apply(self.detector.on_link_down(iface))
 
     def on_router_advertisement(
-        self, iface: str, prefixes: list[Any], *, network: str | None = None, iid: int | None = None
+        self,
+        iface: str,
+        prefixes: list[Any],
+        *,
+        network: str | None = None,
+        iid: int | None = None,
+        router: IPv6Address | None = None,
     ) -> None:
-        self._apply(self.detector.on_router_advertisement(iface, prefixes, network=network, iid=iid))
+        self._apply(
+            self.detector.on_router_advertisement(iface, prefixes, network=network, iid=iid, router=router)
+        )
 
     def on_address(self, iface: str, address: IPv6Address | str, state: str) -> None:
         self._apply(self.detector.on_address(iface, address, state))

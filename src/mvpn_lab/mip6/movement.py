@@ -13,8 +13,11 @@ Modes:
 * ``l2``: link-up triggers a Router Solicitation at once. With ``prefix_cache``, the prefix
   advertised earlier on the same network (``network`` is the SSID/BSSID or any stable name the
   adapter chooses) is used to configure the care-of address right away, optimistically, so the
-  Binding Update can leave before the first RA arrives. An RA that does not list the predicted
-  prefix withdraws the prediction.
+  Binding Update can leave before the first RA arrives. The router that sent that RA is
+  remembered too (:class:`UseCachedRouter`), so the update has a default route at once. An RA
+  that does not list the predicted prefix withdraws the prediction. The cache can be saved and
+  loaded (:meth:`MovementDetector.export_cache`, :meth:`MovementDetector.import_cache`) so it
+  outlives a daemon restart.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from mvpn_lab.mip6.actions import Action, ConfigureAddress, RemoveAddress, SendRouterSolicitation
+from mvpn_lab.mip6.actions import (
+    Action,
+    ConfigureAddress,
+    RemoveAddress,
+    SendRouterSolicitation,
+    UseCachedRouter,
+)
 
 ADDRESS_STATES = ("tentative", "optimistic", "preferred", "deprecated", "dadfailed", "removed")
 
@@ -48,6 +57,14 @@ class AtHome:
 
 Decision = CareOfAddressReady | CareOfAddressLost | AtHome
 Output = Action | Decision
+
+
+@dataclass(frozen=True)
+class CachedNetwork:
+    """What an earlier RA of one network said: its /64 prefix and the router's link-local address."""
+
+    prefix: IPv6Network
+    router: IPv6Address | None = None
 
 
 def address_from(prefix: IPv6Network, iid: int) -> IPv6Address:
@@ -83,7 +100,7 @@ class MovementDetector:
         self.optimistic_dad = optimistic_dad
         self.prefix_cache = prefix_cache and mode == "l2"
         self.links: dict[str, LinkState] = {}
-        self.cache: dict[str, IPv6Network] = {}
+        self.cache: dict[str, CachedNetwork] = {}
 
     def _link(self, iface: str) -> LinkState:
         return self.links.setdefault(iface, LinkState())
@@ -102,7 +119,8 @@ class MovementDetector:
             return out
         out.append(SendRouterSolicitation(iface))
         if self.prefix_cache and network is not None and network in self.cache and link.iid is not None:
-            prefix = self.cache[network]
+            cached = self.cache[network]
+            prefix = cached.prefix
             if prefix == self.home_prefix:
                 link.home = True
                 out.append(AtHome(iface))
@@ -110,6 +128,8 @@ class MovementDetector:
             predicted = address_from(prefix, link.iid)
             link.prefixes.add(prefix)
             link.predicted = predicted
+            if cached.router is not None:
+                out.append(UseCachedRouter(iface, cached.router))
             out.append(ConfigureAddress(iface, predicted, prefix.prefixlen, self.optimistic_dad))
         return out
 
@@ -128,8 +148,9 @@ class MovementDetector:
         *,
         network: str | None = None,
         iid: int | None = None,
+        router: IPv6Address | None = None,
     ) -> list[Output]:
-        """An RA listing on-link autoconfiguration ``prefixes`` arrived on ``iface``."""
+        """An RA listing on-link autoconfiguration ``prefixes`` arrived on ``iface`` (from ``router``)."""
         link = self._link(iface)
         link.up = True
         if iid is not None:
@@ -143,7 +164,10 @@ class MovementDetector:
             candidates = sorted((p for p in advertised if p.prefixlen == 64), key=str)
             if candidates:
                 home = self.home_prefix in candidates
-                self.cache[link.network] = self.home_prefix if home else candidates[0]
+                prefix = self.home_prefix if home else candidates[0]
+                self.cache[link.network] = CachedNetwork(
+                    prefix, None if router is None else IPv6Address(router)
+                )
         if self.home_prefix in advertised:
             if link.ready is not None:
                 out.append(CareOfAddressLost(iface, link.ready))
@@ -208,7 +232,8 @@ class MovementDetector:
         return {
             "mode": self.mode,
             "optimistic_dad": self.optimistic_dad,
-            "prefix_cache": {k: str(v) for k, v in sorted(self.cache.items())},
+            "prefix_cache": {k: str(v.prefix) for k, v in sorted(self.cache.items())},
+            "router_cache": {k: str(v.router) for k, v in sorted(self.cache.items()) if v.router is not None},
             "links": {
                 name: {
                     "up": link.up,
@@ -221,3 +246,32 @@ class MovementDetector:
                 for name, link in sorted(self.links.items())
             },
         }
+
+    # ------------------------------------------------------------------ persistence
+
+    def export_cache(self) -> dict[str, dict[str, str | None]]:
+        """The prefix cache as JSON-ready data (see :meth:`import_cache`)."""
+        return {
+            name: {"prefix": str(entry.prefix), "router": None if entry.router is None else str(entry.router)}
+            for name, entry in sorted(self.cache.items())
+        }
+
+    def import_cache(self, data: object) -> int:
+        """Load entries saved by :meth:`export_cache`; malformed entries are skipped. Returns how
+        many were loaded."""
+        if not isinstance(data, dict):
+            return 0
+        loaded = 0
+        for name, entry in data.items():
+            if not isinstance(name, str) or not isinstance(entry, dict):
+                continue
+            try:
+                prefix = IPv6Network(entry["prefix"])
+                router = None if entry.get("router") is None else IPv6Address(entry["router"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if prefix.prefixlen != 64 or (router is not None and not router.is_link_local):
+                continue
+            self.cache[name] = CachedNetwork(prefix, router)
+            loaded += 1
+        return loaded

@@ -35,6 +35,7 @@ IFA_F_OPTIMISTIC = 0x04
 IFA_F_DADFAILED = 0x08
 IFA_F_DEPRECATED = 0x20
 IFA_F_TENTATIVE = 0x40
+IFA_F_PERMANENT = 0x80  # added by hand (ip addr add); SLAAC addresses lack it
 RT_TABLE_MAIN = 254
 
 
@@ -101,7 +102,10 @@ class MovementTranslator:
         self.ifname = ifname  # fallback for addresses of interfaces not seen in a link message
         self.names: dict[int, str] = {}
         self.up: dict[str, bool] = {}
+        # interface identifier the kernel's SLAAC uses per interface (prefix cache predictions):
+        # from an autoconfigured global address once one was seen, else from the link-local one
         self.iids: dict[str, int] = {}
+        self.slaac_iid: set[str] = set()
 
     def _name(self, index: Any) -> str | None:
         if not isinstance(index, int):
@@ -158,8 +162,19 @@ class MovementTranslator:
             flags = _get(msg, "flags") or 0
         prefix_len = _get(msg, "prefixlen")
         state = "removed" if deleted else address_state(flags)
-        if address.is_link_local and not deleted:
-            self.iids[name] = int(address) & ((1 << 64) - 1)
+        if not deleted:
+            iid = int(address) & ((1 << 64) - 1)
+            if address.is_link_local:
+                if name not in self.slaac_iid:
+                    self.iids[name] = iid
+            elif (
+                not (address.is_loopback or address.is_multicast)
+                and not flags & IFA_F_PERMANENT
+                and (state != "dadfailed")
+            ):
+                # what SLAAC uses here (a token, "ip token", differs from the link-local IID)
+                self.iids[name] = iid
+                self.slaac_iid.add(name)
         return [AddressEvent(name, address, prefix_len if isinstance(prefix_len, int) else 128, state)]
 
     def _route(self, msg: Any, added: bool) -> list[MovementInput]:
@@ -241,3 +256,56 @@ class NetlinkSource:
 
     def close(self) -> None:
         self.sock.close()
+
+
+RTPROT_RA = 9
+
+
+class KernelQueries:
+    """Look-ups the mobile node makes at link-up, in-process through pyroute2's long-lived
+    ``IPRoute`` and ``IW`` sockets (a few ms each) instead of ``ip`` and ``iw`` (each a process,
+    0.1-0.3 s under the twin's emulated CPU while a transfer runs)."""
+
+    def __init__(self) -> None:
+        self._ipr: Any = None
+        self._iw: Any = None
+
+    def ra_default_gateways(self, iface: str) -> list[str]:
+        """Gateways of the default routes Router Advertisements put on ``iface`` (proto ra)."""
+        from pyroute2 import IPRoute
+
+        if self._ipr is None:
+            self._ipr = IPRoute()
+        index = socket.if_nametoindex(iface)
+        out = []
+        for route in self._ipr.get_routes(family=AF_INET6, table=RT_TABLE_MAIN):
+            if route.get("dst_len") != 0 or route.get("proto") != RTPROT_RA:
+                continue
+            if route.get_attr("RTA_OIF") != index:
+                continue
+            gateway = route.get_attr("RTA_GATEWAY")
+            if gateway:
+                out.append(str(gateway))
+        return out
+
+    def ssid(self, iface: str) -> str | None:
+        """SSID of the access point ``iface`` is associated with, or None."""
+        from pyroute2 import IW
+
+        if self._iw is None:
+            self._iw = IW()
+        bss = self._iw.get_associated_bss(socket.if_nametoindex(iface))
+        if bss is None:
+            return None
+        attrs = bss.get_attr("NL80211_ATTR_BSS")
+        ies = attrs.get_attr("NL80211_BSS_INFORMATION_ELEMENTS") if attrs is not None else None
+        value = ies.get("SSID") if isinstance(ies, dict) else None
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+        return value if isinstance(value, str) else None
+
+    def close(self) -> None:
+        for sock in (self._ipr, self._iw):
+            if sock is not None:
+                sock.close()
+        self._ipr = self._iw = None

@@ -125,3 +125,36 @@ def test_required_milestones() -> None:
     assert required_milestones("bt", "away") == ("ra", "bu_ha", "ba_ha", "next_tcp")
     assert "coti" in required_milestones("ro", "away")
     assert "coti" not in required_milestones("ro", "home")
+
+
+def test_a_bu_from_the_new_prefix_before_the_ra_means_no_ra_phase() -> None:
+    # RA caching: the MN knows the visited prefix and sends the BU at link-up, before the RA
+    start = Signal("t0", T0, 0)
+    signals = [
+        _sig("bu_ha", 0.2, 2, seq=8, source="fec0:106:1100::f0b6"),
+        _sig("ba_ha", 0.3, 3, seq=8, status=0),
+        _sig("ra", 0.4, 4, prefixes=("fec0:106:1100::/64",)),
+    ]
+    signals[1].next_data = _data(0.45, 5)
+    r = find_milestones(signals, T0, start, "bt", "away")
+    assert r.reasons == [] and r.times["ra"] is None
+    assert r.phases["ra"] == "n/a"
+    assert r.phases["bu_ha"] == pytest.approx(0.2) and r.phases["ba_ha"] == pytest.approx(0.1)
+    assert r.total_s == pytest.approx(0.45)
+    assert any("prefix cache" in n for n in r.notes)
+    # back home: the deregistration from the home address, before the home RA
+    home = [
+        _sig("bu_ha", 0.1, 2, seq=9, source="fec0:106:2700::f0b6"),
+        _sig("ba_ha", 0.2, 3, seq=9, status=0),
+        _sig("ra", 0.3, 4, prefixes=("fec0:106:2700::/64",)),
+    ]
+    home[1].next_data = _data(0.25, 5)
+    r = find_milestones(home, T0, Signal("t0", T0, 0), "bt", "home")
+    assert r.reasons == [] and r.phases["ra"] == "n/a" and r.total_s == pytest.approx(0.25)
+    # a BU from another prefix before the RA is not the milestone (the RA is still needed)
+    other = [
+        _sig("bu_ha", 0.1, 2, seq=9, source="fec0:106:3300::f0b6"),
+        _sig("ra", 0.3, 4, prefixes=("fec0:106:1100::/64",)),
+    ]
+    r = find_milestones(other, T0, Signal("t0", T0, 0), "bt", "away")
+    assert r.times["ra"] == pytest.approx(T0 + 0.3) and "missing-bu_ha" in r.reasons

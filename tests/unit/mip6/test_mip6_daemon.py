@@ -243,6 +243,89 @@ def test_l2_link_up_sends_a_router_solicitation_and_ra_is_validated():
     assert daemon.translator.iids["wlan0"] == 0x100
 
 
+def test_prefix_cache_is_saved_on_an_ra_and_loaded_at_the_next_start(tmp_path):
+    cache_file = tmp_path / "state" / "prefix_cache.json"
+    cfg = mn_config(
+        movement_detection="l2", optimistic_dad=True, prefix_cache=True, prefix_cache_file=str(cache_file)
+    )
+    runner = Runner(stdout={"sysctl -n": "1\n", "iw dev wlan0 link": "Connected\n\tSSID: VISITME\n"})
+    daemon, _ = make(cfg, runner=runner)
+    daemon.start()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
+    daemon.on_netlink_readable()
+    daemon.io.ndisc.inbox.append(
+        NdiscPacket(ra_bytes(("2001:db8:2::", 64, 1, 3600)), IPv6Address("fe80::1"), 2, 255)
+    )
+    daemon.on_ndisc_readable()
+    assert json.loads(cache_file.read_text()) == {
+        "VISITME": {"prefix": "2001:db8:2::/64", "router": "fe80::1"}
+    }
+
+    # a restarted daemon predicts the care-of address and routes via the router at link-up
+    runner2 = Runner(stdout={"sysctl -n": "1\n", "iw dev wlan0 link": "Connected\n\tSSID: VISITME\n"})
+    dump = [link(2, "wlan0", 0), addr(2, "fe80::100", 0x80)]  # down, link-local address kept
+    again, stream = make(cfg, runner=runner2, netlink_dump=lambda: dump)
+    again.start()
+    assert ("prefix_cache_loaded", 1) in [(r["event"], r.get("networks")) for r in lines(stream)]
+    again.io.netlink.queue.append(link(2, "wlan0", UP))
+    again.on_netlink_readable()
+    commands = runner2.take()
+    route = "ip -6 route replace default via fe80::1 dev wlan0 metric 1023 proto ra"
+    address = "ip -6 addr replace 2001:db8:2::100/64 dev wlan0 optimistic"
+    assert route in commands, commands
+    assert address in commands, "\n".join(commands)
+    assert commands.index(route) < commands.index(address)
+
+
+def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
+    cfg = mn_config(movement_detection="l2", prefix_cache=True)
+    asked: list[str] = []
+
+    def gateways(iface: str) -> list[str]:
+        asked.append(f"gw {iface}")
+        return ["fe80::1", "fe80::2"]
+
+    def ssid(iface: str) -> str:
+        asked.append(f"ssid {iface}")
+        return "VISITME"
+
+    daemon, _ = make(cfg, ra_default_gateways=gateways, ssid=ssid)
+    daemon.start()
+    daemon.io.runner.take()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
+    daemon.on_netlink_readable()
+    commands = daemon.io.runner.take()
+    assert asked == ["gw wlan0", "ssid wlan0"]
+    assert not [c for c in commands if c.startswith(("ip -6 -j route", "iw "))]
+    assert [c for c in commands if "route del default" in c] == [
+        "ip -6 route del default via fe80::1 dev wlan0 proto ra",
+        "ip -6 route del default via fe80::2 dev wlan0 proto ra",
+    ]
+    assert daemon.node.detector.links["wlan0"].network == "VISITME"
+
+    def broken(iface: str) -> Any:
+        raise OSError("netlink gone")
+
+    daemon, stream = make(cfg, ra_default_gateways=broken, ssid=broken)
+    daemon.start()
+    daemon.io.runner.take()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
+    daemon.on_netlink_readable()
+    commands = daemon.io.runner.take()
+    assert "ip -6 -j route show default dev wlan0 proto ra" in commands and "iw dev wlan0 link" in commands
+    assert [r["event"] for r in lines(stream)].count("netlink_query_failed") == 2
+
+
+def test_an_unreadable_prefix_cache_file_is_reported_and_ignored(tmp_path):
+    cache_file = tmp_path / "prefix_cache.json"
+    cache_file.write_text("{not json")
+    cfg = mn_config(movement_detection="l2", prefix_cache=True, prefix_cache_file=str(cache_file))
+    daemon, stream = make(cfg)
+    daemon.start()
+    assert "prefix_cache_unreadable" in [r["event"] for r in lines(stream)]
+    assert daemon.node.detector.cache == {}
+
+
 def test_parse_iw_ssid():
     assert (
         parse_iw_ssid("Connected to 02:00:00:00:01:00 (on wlan0)\n\tSSID: VISITME\n\tfreq: 2437\n")
@@ -590,6 +673,8 @@ def test_live_mobile_node_daemon_in_a_network_namespace(tmp_path):
             proc.wait()
     records = [json.loads(line) for line in (tmp_path / "daemon.jsonl").read_text().splitlines()]
     events = [r["event"] for r in records]
+    # this host's kernel has no ip6_tnl: the tunnel is not prepared at start (a warning, no error)
+    events = [e for e in events if e != "tunnel_not_prepared"]
     assert events[0] == "start" and events[-2:] == ["stopping", "stop"] and "link" in events
     # the only error: a router solicitation cannot leave the loopback interface
     assert {r["event"] for r in records if r["level"] == "error"} == {"rs_not_sent"}

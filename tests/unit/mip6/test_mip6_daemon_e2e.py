@@ -36,8 +36,8 @@ from .test_mip6_ndisc_tcp import PROC, ra_bytes
 from .test_mip6_netlink import UP, addr, link
 
 LL = IPv6Address("fe80::1")
-T1 = tunnel_name_for("mip6ha", COA1)
 T2 = tunnel_name_for("mip6ha", COA2)
+TH = tunnel_name_for("mip6ha", HOA)  # the HA prepares it at start
 
 
 class Lab:
@@ -183,8 +183,10 @@ def test_start_up_installs_the_static_entries(tmp_path):
         "ip -6 xfrm policy update src ::/0 dst ::/0 proto 135 type 3 dir out ptype sub priority 10",
     ]
     assert lab.ha.kernel.take()[-1] == "ip -6 xfrm policy list dir in ptype main"
-    assert lab.mn.kernel.take()[-2:] == [
+    assert lab.mn.kernel.take()[-4:] == [
         "sysctl -q -w net.ipv4.tcp_invalid_ratelimit=0",
+        f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",  # parked until needed
+        "ip link set dev mip6tnl down",
         "ip -6 xfrm policy list dir in ptype main",
     ]
     assert lab.mn_daemon.io.ndisc.sent == []  # wlan0 was not up at start: no RS yet
@@ -200,7 +202,7 @@ def test_registration_route_optimisation_and_handover(tmp_path):
     assert mn.home.state == "registered" and ha.cache.get(HOA).careof_address == COA1
     assert mn.cns[CN].state == "bound" and cn.cache.get(HOA).careof_address == COA1
     assert lab.mn.kernel.take() == [
-        f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",
+        f"ip -6 tunnel change mip6tnl mode ip6ip6 remote {HA} encaplimit none",  # prepared at start
         "ip link set dev mip6tnl up",
         f"ip -6 addr replace {HOA}/128 dev mip6tnl home",
         f"ip -6 addr del {HOA}/64 dev wlan0",
@@ -218,12 +220,13 @@ def test_registration_route_optimisation_and_handover(tmp_path):
         f"tmpl src {CN} dst {HOA} proto route2 mode ro level use",
     ]
     assert lab.ha.kernel.take() == [
-        f"ip -6 tunnel add {T1} mode ip6ip6 local {HA} remote {COA1} encaplimit none",
-        f"ip link set dev {T1} up",
-        f"ip -6 route replace {HOA}/128 dev {T1}",
+        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",  # for the BA
+        # the BA has left: now the data plane
+        f"ip -6 tunnel change {TH} mode ip6ip6 local {HA} remote {COA1} encaplimit none",  # prepared
+        f"ip link set dev {TH} up",
+        f"ip -6 route replace {HOA}/128 dev {TH}",
         "sysctl -q -w net.ipv6.conf.eth1.proxy_ndp=1",
         f"ip -6 neigh add proxy {HOA} dev eth1",
-        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",  # for the BA
     ]
     assert lab.cn.kernel.take() == [
         f"ip -6 xfrm state add src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
@@ -266,11 +269,12 @@ def test_registration_route_optimisation_and_handover(tmp_path):
         f"ip -6 xfrm state update src {CN} dst {HOA} proto route2 mode ro coa {COA2}",
     ]
     assert lab.ha.kernel.take() == [
-        f"ip -6 tunnel del {T1}",
-        f"ip -6 tunnel add {T2} mode ip6ip6 local {HA} remote {COA2} encaplimit none",
-        f"ip link set dev {T2} up",
-        f"ip -6 route replace {HOA}/128 dev {T2}",
-        f"ip -6 xfrm state update src {HA} dst {HOA} proto route2 mode ro coa {COA2}",
+        f"ip -6 xfrm state update src {HA} dst {HOA} proto route2 mode ro coa {COA2}",  # for the BA
+        # the device of the old binding is parked and re-pointed, not deleted and re-created
+        f"ip link set dev {TH} down",
+        f"ip -6 tunnel change {TH} mode ip6ip6 local {HA} remote {COA2} encaplimit none",
+        f"ip link set dev {TH} up",
+        f"ip -6 route replace {HOA}/128 dev {TH}",
     ]
     assert lab.cn.kernel.take() == [
         f"ip -6 xfrm state update src {CN} dst {HOA} proto route2 mode ro coa {COA2}",
@@ -278,7 +282,7 @@ def test_registration_route_optimisation_and_handover(tmp_path):
     ]
     # after the move only the care-of test was repeated
     assert [t for _, t, _, _ in lab.net.delivered] == [5, 6, 2, 4, 5, 6]
-    assert lab.ha.kernel.tunnels == {T2: (HA, COA2)} and lab.ha.kernel.routes[(254, f"{HOA}/128")] == T2
+    assert lab.ha.kernel.tunnels == {TH: (HA, COA2)} and lab.ha.kernel.routes[(254, f"{HOA}/128")] == TH
     assert lab.mn.kernel.tunnels == {"mip6tnl": (COA2, HA)}
     assert lab.net.drops == [] and lab.errors() == []
 
@@ -318,7 +322,7 @@ def test_registration_route_optimisation_and_handover(tmp_path):
     assert lab.ha.kernel.take()[:3] == [
         f"ip -6 route del {HOA}/128",
         f"ip -6 neigh del proxy {HOA} dev eth1",
-        f"ip -6 tunnel del {T2}",
+        f"ip link set dev {TH} down",  # parked for the next binding
     ]
     assert lab.mn.kernel.tunnels == {} and lab.mn.kernel.rules == set() and lab.mn.kernel.policies == {}
     assert lab.mn.kernel.states == {}
@@ -415,7 +419,7 @@ def test_return_home_deregisters_everywhere(tmp_path):
         f"ip -6 xfrm state delete src {HOA} dst {HA} proto hao",
         # its BA: the reverse tunnel and the signalling states go (RemoveHao finds it gone: fine)
         "ip -6 route del default dev mip6tnl table 100",
-        "ip -6 tunnel del mip6tnl",
+        "ip link set dev mip6tnl down",  # parked: the next departure re-points it
         f"ip -6 xfrm state delete src {HOA} dst {HA} proto hao",
         f"ip -6 xfrm state delete src {HA} dst {HOA} proto route2",
         # the deregistration with the correspondent, then its route optimisation entries
@@ -428,7 +432,7 @@ def test_return_home_deregisters_everywhere(tmp_path):
     assert lab.ha.kernel.take() == [
         f"ip -6 route del {HOA}/128",
         f"ip -6 neigh del proxy {HOA} dev eth1",
-        f"ip -6 tunnel del {T1}",
+        f"ip link set dev {TH} down",  # parked for the next binding
         f"ip -6 xfrm state delete src {HA} dst {HOA} proto route2",  # the BA goes without RH2
     ]
     assert lab.cn.kernel.take() == [

@@ -92,8 +92,8 @@ def test_first_registration_accepted_with_data_plane():
     assert find_option(ba, BindingRefreshAdvice).refresh_interval == 80
     entry = ha.node.cache.get(HOA)
     assert entry.careof_address == COA1 and entry.seq == 10 and entry.lifetime == 400
-    # Data-plane actions come before the BA is sent.
-    assert actions.index(AddHostRoute(HOA, COA1)) < actions.index(send)
+    # The BA leaves first; the mobile node sets up its side while the HA sets up the data plane.
+    assert actions.index(send) < actions.index(SetTunnel(HA, COA1)) < actions.index(AddHostRoute(HOA, COA1))
 
 
 def test_lifetime_is_capped():

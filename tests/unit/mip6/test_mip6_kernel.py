@@ -41,6 +41,7 @@ from ._helpers import CN, COA1, COA2, HA, HOA, HOA2, HOME_PREFIX
 
 T1 = tunnel_name_for("mip6ha", COA1)
 T2 = tunnel_name_for("mip6ha", COA2)
+TH = tunnel_name_for("mip6ha", HOA)  # the HA's device prepared at start for an allowed node
 
 
 def test_tunnel_names_are_stable_and_short():
@@ -76,19 +77,20 @@ def test_ha_move_and_deregistration_commands():
     for action in (DelTunnel(HA, COA1), SetTunnel(HA, COA2), AddHostRoute(HOA, COA2)):
         assert kernel.execute(action)
     assert runner.take() == [
-        f"ip -6 tunnel del {T1}",
-        f"ip -6 tunnel add {T2} mode ip6ip6 local {HA} remote {COA2} encaplimit none",
-        f"ip link set dev {T2} up",
-        f"ip -6 route replace {HOA}/128 dev {T2}",
+        # the old device is parked, then re-pointed: no device is deleted or created
+        f"ip link set dev {T1} down",
+        f"ip -6 tunnel change {T1} mode ip6ip6 local {HA} remote {COA2} encaplimit none",
+        f"ip link set dev {T1} up",
+        f"ip -6 route replace {HOA}/128 dev {T1}",
     ]
     for action in (DelHostRoute(HOA), DelProxyNdp(HOA), DelTunnel(HA, COA2)):
         assert kernel.execute(action)
     assert runner.take() == [
         f"ip -6 route del {HOA}/128",
         f"ip -6 neigh del proxy {HOA} dev eth1",
-        f"ip -6 tunnel del {T2}",
+        f"ip link set dev {T1} down",  # parked for the next binding
     ]
-    assert kernel.tunnels == {} and kernel.host_routes == {}
+    assert kernel.tunnels == {} and kernel.host_routes == {} and kernel.parked == {T1}
 
 
 def test_existing_tunnel_from_an_earlier_run_is_repointed():
@@ -200,7 +202,7 @@ def test_mn_first_departure_registration_and_return_home():
         assert kernel.execute(action)
     assert runner.take() == [
         "ip -6 route del default dev mip6tnl table 100",
-        "ip -6 tunnel del mip6tnl",
+        "ip link set dev mip6tnl down",  # parked: the next departure re-points it
         f"ip -6 xfrm state delete src {HOA} dst {HA} proto hao",
         f"ip -6 xfrm state delete src {HA} dst {HOA} proto route2",
     ]
@@ -281,7 +283,22 @@ def test_setup_commands_per_role():
         "sysctl -q -w net.ipv6.conf.wlan0.optimistic_dad=1",
         "sysctl -q -w net.ipv6.conf.wlan0.use_optimistic=1",
         "sysctl -q -w net.ipv4.tcp_invalid_ratelimit=0",
+        # the tunnel, made now and parked until the first departure
+        f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",
+        "ip link set dev mip6tnl down",
     ]
+    assert kernel.parked == {"mip6tnl"}
+    kernel, runner, _ = adapter(ha_config(allowed_mobile_nodes=(HOA,)))
+    kernel.setup()
+    assert runner.take()[-2:] == [
+        f"ip -6 tunnel add {TH} mode ip6ip6 local {HA} remote {HOA} encaplimit none",
+        f"ip link set dev {TH} down",
+    ]
+    # a kernel without ip6_tnl: a warning, and the first binding tries again
+    runner = Runner(fail={"ip -6 tunnel add": (1, 'add tunnel "ip6tnl0" failed: No such device')})
+    kernel, _, stream = adapter(mn_config(), runner)
+    kernel.setup()
+    assert kernel.parked == set() and [r["event"] for r in lines(stream)] == ["tunnel_not_prepared"]
     kernel, runner, stream = adapter(ha_config(allowed_mobile_nodes=None))
     kernel.setup()
     assert runner.take() == [
@@ -428,13 +445,14 @@ def test_teardown_removes_everything_installed():
     assert runner.take() == [
         f"ip -6 route del {HOA}/128",
         f"ip -6 neigh del proxy {HOA} dev eth1",
-        f"ip -6 tunnel del {T1}",
+        # the device in use (a prepared one, re-pointed) and the one still parked
+        *[f"ip -6 tunnel del {name}" for name in sorted({TH, tunnel_name_for("mip6ha", HOA2)})],
         "ip -6 xfrm policy delete src ::/0 dst ::/0 proto 135 dir in ptype sub",
         f"ip -6 xfrm policy delete src {HA}/128 dst {HOA}/128 proto 135 dir out ptype sub",
         f"ip -6 xfrm policy delete src {HA}/128 dst {HOA2}/128 proto 135 dir out ptype sub",
         "ip -6 xfrm state delete src :: dst :: proto hao",
     ]
-    assert kernel.status()["tunnels"] == {}
+    assert kernel.status()["tunnels"] == {} and kernel.status()["parked_tunnels"] == []
 
 
 def test_teardown_logs_failures_and_goes_on():
@@ -477,3 +495,37 @@ def test_subprocess_runner_reports_missing_programs_and_output():
     result = runner(["sh", "-c", "echo out; echo err >&2; exit 3"])
     assert result == CommandResult(3, "out\n", "err\n") and result.message == "err"
     assert CommandResult(1).message == "exit status 1"
+
+
+def test_parked_tunnels_are_reused_instead_of_created():
+    kernel, runner, _ = adapter(mn_config())
+    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(DelTunnel(COA1, HA))  # back home: parked
+    assert kernel.parked == {"mip6tnl"} and kernel.status()["parked_tunnels"] == ["mip6tnl"]
+    kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    runner.take()
+    kernel.execute(SetHomeAddress(HOA, 64, away=True))  # the next departure
+    commands = runner.take()
+    assert not [c for c in commands if c.startswith("ip -6 tunnel add")]
+    assert commands[:2] == [
+        f"ip -6 tunnel change mip6tnl mode ip6ip6 remote {HA} encaplimit none",
+        "ip link set dev mip6tnl up",
+    ]
+    assert kernel.parked == set()
+    # the home agent: a new binding after a deregistration takes the parked device
+    ha, ha_runner, _ = adapter(ha_config())
+    ha.execute(SetTunnel(HA, COA1))
+    ha.execute(DelTunnel(HA, COA1))
+    ha_runner.take()
+    ha.execute(SetTunnel(HA, COA2))
+    ha.execute(AddHostRoute(HOA, COA2))
+    assert ha_runner.take() == [
+        f"ip -6 tunnel change {T1} mode ip6ip6 local {HA} remote {COA2} encaplimit none",
+        f"ip link set dev {T1} up",
+        f"ip -6 route replace {HOA}/128 dev {T1}",
+    ]
+    # teardown deletes parked devices too
+    ha.execute(DelTunnel(HA, COA2))
+    ha_runner.take()
+    ha.teardown()
+    assert f"ip -6 tunnel del {T1}" in ha_runner.take()

@@ -6,7 +6,7 @@ from ipaddress import IPv6Address
 
 import pytest
 
-from mvpn_lab.mip6.actions import ConfigureAddress, RemoveAddress, SendRouterSolicitation
+from mvpn_lab.mip6.actions import ConfigureAddress, RemoveAddress, SendRouterSolicitation, UseCachedRouter
 from mvpn_lab.mip6.messages import BindingUpdate
 from mvpn_lab.mip6.movement import (
     AtHome,
@@ -94,6 +94,44 @@ def test_l2_prefix_cache_configures_address_before_ra():
         AtHome("wlan0"),
     ]
     assert d.status()["prefix_cache"] == {"LOCAL": str(HOME_PREFIX), "VISITME": str(FOREIGN1)}
+
+
+ROUTER = IPv6Address("fe80::2")
+
+
+def test_l2_prefix_cache_remembers_the_router_for_a_default_route_before_the_ra():
+    d = detector("l2", optimistic_dad=True, prefix_cache=True)
+    d.on_link_up("wlan0", network="VISITME", iid=IID)
+    d.on_router_advertisement("wlan0", [FOREIGN1], router=ROUTER)
+    d.on_link_up("wlan0", network="LOCAL", iid=IID)
+    out = d.on_link_up("wlan0", network="VISITME")
+    # the route comes before the address, whose optimistic state sends the Binding Update
+    assert out == [
+        SendRouterSolicitation("wlan0"),
+        UseCachedRouter("wlan0", ROUTER),
+        ConfigureAddress("wlan0", COA1, 64, True),
+    ]
+    assert d.status()["router_cache"] == {"VISITME": str(ROUTER)}
+
+
+def test_prefix_cache_survives_export_and_import_and_skips_bad_entries():
+    d = detector("l2", optimistic_dad=True, prefix_cache=True)
+    d.on_link_up("wlan0", network="VISITME", iid=IID)
+    d.on_router_advertisement("wlan0", [FOREIGN1], router=ROUTER)
+    saved = d.export_cache()
+    assert saved == {"VISITME": {"prefix": str(FOREIGN1), "router": str(ROUTER)}}
+    fresh = detector("l2", optimistic_dad=True, prefix_cache=True)
+    bad = {
+        "A": {"prefix": "not a prefix"},
+        "B": {"prefix": "2001:db8::/48"},  # not a /64
+        "C": {"prefix": str(FOREIGN2), "router": "2001:db8::1"},  # router not link-local
+        "D": "garbage",
+    }
+    assert fresh.import_cache({**saved, **bad}) == 1
+    assert fresh.import_cache(["not", "a", "dict"]) == 0
+    assert fresh.export_cache() == saved
+    fresh.on_link_up("wlan0", network="LOCAL", iid=IID)
+    assert UseCachedRouter("wlan0", ROUTER) in fresh.on_link_up("wlan0", network="VISITME")
 
 
 def test_l2_wrong_prediction_is_withdrawn():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 from typing import Any
 
+import pytest
+
 from mvpn_lab.mip6.netlink import (
     IFA_F_DADFAILED,
     IFA_F_DEPRECATED,
@@ -196,3 +198,44 @@ def test_netlink_source_drains_the_socket_and_counts_overruns():
         AddressEvent("lo", address, 64, "preferred"),
         AddressEvent("lo", address, 64, "removed"),
     ]
+
+
+def test_interface_identifier_follows_slaac_not_the_link_local_address():
+    # with "ip token" SLAAC uses the token, not the link-local address's IID
+    t = MovementTranslator(("wlan0",))
+    t.translate(link(3, "wlan0", UP))
+    t.translate(addr(3, "fe80::ff:fe00:200", IFA_F_PERMANENT))
+    assert t.iids["wlan0"] == 0xFF_FE00_0200
+    t.translate(addr(3, "fec0:106:1100:0:20c:30ff:febb:f0b6", 0))  # autoconfigured (not permanent)
+    assert t.iids["wlan0"] == 0x020C_30FF_FEBB_F0B6
+    t.translate(addr(3, "fe80::ff:fe00:200", IFA_F_PERMANENT))  # seen again: the SLAAC IID stays
+    t.translate(addr(3, "fec0:106:2700::5", IFA_F_PERMANENT))  # added by hand: not SLAAC's
+    t.translate(addr(3, "fec0:106:1100::9", IFA_F_TENTATIVE | IFA_F_DADFAILED))
+    assert t.iids["wlan0"] == 0x020C_30FF_FEBB_F0B6
+
+
+def test_kernel_queries_read_ra_default_routes_from_the_real_kernel():
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs unshare and iproute2")
+    script = (
+        "import subprocess as s\n"
+        "from mvpn_lab.mip6.netlink import KernelQueries\n"
+        "for c in ('ip link add v0 type veth peer name v1', 'ip link set v0 up', 'ip link set v1 up',\n"
+        "          'ip -6 route add default via fe80::1 dev v0 proto ra metric 1024',\n"
+        "          'ip -6 route add default via fe80::2 dev v0 proto ra metric 1023',\n"
+        "          'ip -6 route add default via fe80::3 dev v1 proto ra metric 1000',\n"
+        "          'ip -6 route add default via fe80::4 dev v0 proto static metric 5'):\n"
+        "    s.run(c.split(), check=True)\n"
+        "q = KernelQueries()\n"
+        "print(sorted(q.ra_default_gateways('v0')))\n"
+        "q.close()\n"
+    )
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip("needs root for a network namespace")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['fe80::1', 'fe80::2']"

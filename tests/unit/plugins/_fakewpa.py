@@ -41,6 +41,8 @@ class FakeWpa:
         noise=False,
         spurious_connect=False,
         silent=False,
+        scan_delay=0.05,
+        scan_results=True,
     ):
         self.path = os.path.join(str(ctrl_dir), interface)
         self.interface = interface
@@ -51,6 +53,8 @@ class FakeWpa:
         self.noise = noise
         self.spurious_connect = spurious_connect
         self.silent = silent
+        self.scan_delay = scan_delay
+        self.scan_results = scan_results  # False: a scan that never reports results
         self.state = "COMPLETED" if current else "DISCONNECTED"
         self.current = current  # SSID associated with, or None
         self.selected = self.networks.index(current) if current else None
@@ -186,6 +190,11 @@ class FakeWpa:
                     ),
                 )
             self._later(self.disconnect_delay + self.assoc_delay, lambda: self._associate(index))
+            return "OK\n"
+        if name == "SCAN":
+            self._event("<3>CTRL-EVENT-SCAN-STARTED ")
+            if self.scan_results:
+                self._later(self.scan_delay, lambda: self._event("<3>CTRL-EVENT-SCAN-RESULTS "))
             return "OK\n"
         if name == "DISCONNECT":
             self._drop()

@@ -176,3 +176,27 @@ def test_settle_waits_after_association(fake_wpa, wpa_dirs, run_module):
     result = run_module(handover, args(wpa_dirs, settle=0.3))
     assert time.time() - result["associated_at"] >= 0.3
     assert time.time() - start >= 0.3
+
+
+def test_scan_first_scans_before_the_handover_starts(fake_wpa, wpa_dirs, run_module):
+    fake = fake_wpa(scan_delay=0.2)
+    result = run_module(handover, args(wpa_dirs, scan_first=True))
+    names = fake.command_names()
+    assert names.index("ATTACH") < names.index("SCAN") < names.index("SELECT_NETWORK 1")
+    # the scan is not part of the handover: handover_at comes after its results
+    assert result["handover_at"] >= fake.event_time("CTRL-EVENT-SCAN-RESULTS")
+    assert fake.current == "VISITME"
+
+
+def test_scan_first_without_results_times_out(fake_wpa, wpa_dirs, run_module):
+    fake = fake_wpa(scan_results=False)
+    result = run_module(handover, args(wpa_dirs, scan_first=True, timeout=0.3))
+    assert result["failed"] is True
+    assert result["msg"].startswith("timeout: no scan results on wlan0")
+    assert "SELECT_NETWORK 1" not in fake.command_names()
+
+
+def test_scan_first_is_skipped_on_the_target(fake_wpa, wpa_dirs, run_module):
+    fake = fake_wpa(current="VISITME")
+    assert run_module(handover, args(wpa_dirs, scan_first=True))["changed"] is False
+    assert "SCAN" not in fake.command_names()

@@ -1,0 +1,171 @@
+"""A persistent ``ip -force -batch -`` co-process for the daemon's data-plane commands.
+
+Under the twin's emulated CPU every fork and exec of ``ip`` costs about 60 ms, and a handover
+needs a dozen commands on the mobile node and the home agent. One long-lived ``ip`` per option
+set takes the commands on stdin instead, so a command costs one netlink round trip.
+
+Per-command results come from stderr, which ``ip`` does not buffer: after each command the
+runner sends a sentinel command that always fails (``link show dev`` of a device that cannot
+exist). ``ip`` reports every failed batch line as ``Command failed -:<line>``, so the lines read
+up to the sentinel's report hold the command's error, if any. ``ip`` exits on some argument
+errors; the runner then reports the command as failed and starts a new co-process next time.
+
+Only commands that print nothing on success take this path (``add``, ``del``, ``replace`` ...);
+listings, JSON output and anything that is not ``ip`` go to the fallback runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import subprocess
+import time
+from collections.abc import Sequence
+
+from mvpn_lab.mip6.kernel import CommandResult, CommandRunner
+
+#: Options a batch line may not carry (``ip`` parses them once, for the whole process).
+BATCH_OPTIONS = frozenset({"-6", "-4"})
+#: Words that make ``ip`` print to stdout, which it buffers: such commands run on their own.
+_OUTPUT_WORDS = frozenset({"show", "list", "lst", "get", "monitor", "save", "-j", "-json"})
+_SENTINEL_DEVICE = "mvpn-batch-end"  # 14 characters: a valid name no interface here uses
+_FAILED = re.compile(r"^Command failed -:(\d+)$")
+_UNSAFE = re.compile(r"[\s\"'#\\]")
+_DEVICE_CHANGE = re.compile(r"^(tunnel|tun|link|tuntap) (add|del|delete)\b")
+
+
+class IpBatchRunner:
+    """A :data:`CommandRunner` that sends mutating ``ip`` commands to long-lived ``ip -batch``."""
+
+    def __init__(
+        self, fallback: CommandRunner, *, timeout: float = 10.0, ip: Sequence[str] = ("ip",)
+    ) -> None:
+        self.fallback = fallback
+        self.timeout = timeout
+        self.ip = list(ip)  # e.g. ("unshare", "--net", "ip") in tests
+        self._procs: dict[tuple[str, ...], _BatchProcess] = {}
+        self.batched = 0
+        self.restarts = 0
+        self.recycled = 0
+
+    def __call__(self, argv: Sequence[str]) -> CommandResult:
+        split = batch_line(argv)
+        if split is None:
+            return self.fallback(argv)
+        options, line = split
+        proc = self._procs.get(options)
+        if proc is None or not proc.alive():
+            if proc is not None:
+                self.restarts += 1
+            try:
+                proc = _BatchProcess([*self.ip, *options, "-force", "-batch", "-"])
+            except OSError:
+                return self.fallback(argv)
+            self._procs[options] = proc
+        self.batched += 1
+        result = proc.run(line, self.timeout)
+        if _DEVICE_CHANGE.match(line):
+            # ip caches interface name -> index: after a device is created or deleted a cached
+            # index can be stale ("No such device" for a re-created name), so start afresh
+            self.recycled += 1
+            self.close()
+        return result
+
+    def close(self) -> None:
+        for proc in self._procs.values():
+            proc.close()
+        self._procs.clear()
+
+
+def batch_line(argv: Sequence[str]) -> tuple[tuple[str, ...], str] | None:
+    """``(options, line)`` for a command the batch can take, else None."""
+    if len(argv) < 3 or os.path.basename(argv[0]) != "ip":
+        return None
+    rest = list(argv[1:])
+    options: list[str] = []
+    while rest and rest[0].startswith("-"):
+        options.append(rest.pop(0))
+    if not rest or any(opt not in BATCH_OPTIONS for opt in options):
+        return None
+    if any(word in _OUTPUT_WORDS for word in rest) or any(_UNSAFE.search(word) or not word for word in rest):
+        return None
+    return tuple(sorted(options)), " ".join(rest)
+
+
+class _BatchProcess:
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        self.stdin = self.proc.stdin
+        self.stderr_fd = self.proc.stderr.fileno()
+        os.set_blocking(self.stderr_fd, False)
+        self.lineno = 0
+        self.buffer = b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, line: str, timeout: float) -> CommandResult:
+        command_no, sentinel_no = self.lineno + 1, self.lineno + 2
+        self.lineno += 2
+        try:
+            self.stdin.write(f"{line}\nlink show dev {_SENTINEL_DEVICE}\n".encode())
+            self.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.close()
+            return CommandResult(1, "", "ip batch co-process exited")
+        messages: list[str] = []
+        failed = False
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\n", 1)
+                text = raw.decode(errors="replace")
+                match = _FAILED.match(text)
+                if match is None:
+                    messages.append(text)
+                    continue
+                number = int(match.group(1))
+                if number == sentinel_no:
+                    # the sentinel's own "does not exist" line is the last message collected
+                    errors = [m for m in messages if _SENTINEL_DEVICE not in m]
+                    return CommandResult(1 if failed else 0, "", "\n".join(errors) if failed else "")
+                if number == command_no:
+                    failed = True
+                else:
+                    messages.clear()  # a leftover from an earlier command
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                return CommandResult(124, "", f"timed out after {timeout:g} s")
+            ready, _, _ = select.select([self.stderr_fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self.stderr_fd, 65536)
+            if not chunk:  # ip exited (it does on some argument errors)
+                self.close()
+                text = "\n".join([*messages, self.buffer.decode(errors="replace")]).strip()
+                return CommandResult(1, "", text or "ip batch co-process exited")
+            self.buffer += chunk
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.stdin.close()
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
