@@ -112,6 +112,9 @@ class MovementDetector:
         out: list[Output] = []
         if old is not None and old.ready is not None:
             out.append(CareOfAddressLost(iface, old.ready))
+        if old is not None and old.predicted is not None:
+            # the address this detector configured (permanent, unlike SLAAC's) goes with its network
+            out.append(RemoveAddress(iface, old.predicted))
         link = self.links[iface] = LinkState(
             up=True, network=network, iid=iid if iid is not None else (old.iid if old is not None else None)
         )

@@ -90,6 +90,7 @@ def test_l2_prefix_cache_configures_address_before_ra():
     assert d.on_router_advertisement("wlan0", [FOREIGN1]) == []  # prediction confirmed
     assert d.on_link_up("wlan0", network="LOCAL") == [
         CareOfAddressLost("wlan0", COA1),
+        RemoveAddress("wlan0", COA1),  # the configured (permanent) address leaves with its network
         SendRouterSolicitation("wlan0"),
         AtHome("wlan0"),
     ]
