@@ -550,12 +550,13 @@ class Daemon:
             elif isinstance(event, AddressEvent):
                 self.events.info("address", iface=event.iface, address=event.address, state=event.state)
                 if (
-                    event.state == "dadfailed"
+                    event.state in ("dadfailed", "removed")
                     and isinstance(self.cfg, MNConfig)
                     and IPv6Address(event.address) == self.cfg.home_address
                     and getattr(node, "location", None) == "home"
                 ):
-                    # the kernel ran DAD on the home address against the HA's proxy (see kernel)
+                    # the kernel ran DAD on the home address against the HA's proxy, and it failed
+                    # or was deleted (see KernelAdapter.home_address_at_home)
                     self.events.info("home_address_readded", iface=event.iface)
                     self._guard(
                         "home_address", lambda: self.kernel.home_address_at_home(self.cfg.home_prefix_len)

@@ -15,6 +15,7 @@ priorities (lower wins) are the ``PRIO_*`` constants. See docs/mip6.md for the f
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import zlib
@@ -248,6 +249,20 @@ def state_argv(
 # --------------------------------------------------------------------------- ESP policy check
 
 
+def _usable_permanent(listing: str, address: IPv6Address) -> bool:
+    """Whether ``ip -j addr show`` output has ``address`` added by hand and out of DAD."""
+    try:
+        links = json.loads(listing or "[]")
+    except ValueError:
+        return False
+    for link in links if isinstance(links, list) else []:
+        for info in link.get("addr_info", []) if isinstance(link, dict) else []:
+            if not isinstance(info, dict) or info.get("local") != str(address):
+                continue
+            return not any(info.get(flag) for flag in ("dynamic", "tentative", "dadfailed"))
+    return False
+
+
 def esp_policy_present(listing: str, src: IPv6Address, dst: IPv6Address) -> bool:
     """Whether ``ip -6 xfrm policy list dir in ptype main`` shows a policy that requires ESP for
     Mobility Header traffic from ``src`` to ``dst`` (selector covering both addresses, protocol
@@ -466,13 +481,23 @@ class KernelAdapter:
     def home_address_at_home(self, prefix_len: int) -> None:
         """The home address on the home link, without DAD.
 
-        The home agent defends the address until it deregisters (RFC 6275 11.5.5). The kernel's
-        SLAAC usually re-creates it from the home RA first, with DAD running, and DAD then fails
-        against the home agent's proxy: delete that copy and add the address with ``nodad``.
+        The home agent defends the address until it deregisters (RFC 6275 11.5.5). If the kernel's
+        SLAAC created it from the home RA first, DAD runs against the home agent's proxy: the
+        address is tentative (unusable as a source: sending the deregistration fails with EINVAL)
+        and then fails or is deleted. So: add it with ``nodad``; if an address with that value
+        exists and is not already ours (permanent and usable), replace it. Called again when the
+        kernel reports the home address removed or dadfailed at home: an address that is already
+        right is left alone, so that does not loop.
         """
         cfg = self._mn_cfg()
         home_link = cfg.interfaces[0]
         address = f"{cfg.home_address}/{prefix_len}"
+        added = self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
+        if added.ok:
+            return
+        listing = self.run(["ip", "-6", "-j", "addr", "show", "dev", home_link])
+        if _usable_permanent(listing.stdout, cfg.home_address):
+            return
         self.run(["ip", "-6", "addr", "del", address, "dev", home_link], missing_ok=True)
         self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
 

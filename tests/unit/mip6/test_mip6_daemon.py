@@ -316,6 +316,25 @@ def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
     assert [r["event"] for r in lines(stream)].count("netlink_query_failed") == 2
 
 
+@pytest.mark.parametrize("flags, event", [(0x08 | 0x40, "RTM_NEWADDR"), (0, "RTM_DELADDR")])
+def test_home_address_lost_at_home_is_added_back_without_dad(flags, event):
+    # DAD of SLAAC's copy failed against the home agent's proxy: dadfailed, or deleted outright
+    daemon, stream = make(mn_config())
+    daemon.start()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
+    daemon.on_netlink_readable()
+    daemon.node.location = "home"
+    daemon.io.runner.take()
+    daemon.io.netlink.queue.append(addr(2, str(HOA), flags, event=event))
+    daemon.on_netlink_readable()
+    assert f"ip -6 addr add {HOA}/64 dev wlan0 nodad" in daemon.io.runner.take()
+    assert "home_address_readded" in [r["event"] for r in lines(stream)]
+    daemon.node.location = "away"  # away, the home address is not on the link: nothing to do
+    daemon.io.netlink.queue.append(addr(2, str(HOA), 0, event="RTM_DELADDR"))
+    daemon.on_netlink_readable()
+    assert not [c for c in daemon.io.runner.take() if "nodad" in c]
+
+
 def test_an_unreadable_prefix_cache_file_is_reported_and_ignored(tmp_path):
     cache_file = tmp_path / "prefix_cache.json"
     cache_file.write_text("{not json")

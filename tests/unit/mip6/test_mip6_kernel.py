@@ -190,7 +190,6 @@ def test_mn_first_departure_registration_and_return_home():
     assert runner.take() == [
         f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
         f"ip -6 addr del {HOA}/128 dev mip6tnl",
-        f"ip -6 addr del {HOA}/64 dev wlan0",
         f"ip -6 addr add {HOA}/64 dev wlan0 nodad",
     ]
     for action in (
@@ -529,3 +528,32 @@ def test_parked_tunnels_are_reused_instead_of_created():
     ha_runner.take()
     ha.teardown()
     assert f"ip -6 tunnel del {T1}" in ha_runner.take()
+
+
+def _addr_json(**flags: bool) -> str:
+    info = {"family": "inet6", "local": str(HOA), "prefixlen": 64, "scope": "global", **flags}
+    return '[{"ifname": "wlan0", "addr_info": [' + __import__("json").dumps(info) + "]}]"
+
+
+def test_home_address_at_home_replaces_only_a_copy_that_is_not_ours():
+    add = f"ip -6 addr add {HOA}/64 dev wlan0 nodad"
+    # absent: one add
+    kernel, runner, _ = adapter(mn_config())
+    kernel.home_address_at_home(64)
+    assert runner.take() == [add]
+    # SLAAC's copy in DAD (dynamic, tentative): it is replaced
+    runner = Runner(
+        fail={add: (2, "RTNETLINK answers: File exists")},
+        stdout={"ip -6 -j addr show dev wlan0": _addr_json(dynamic=True, tentative=True, optimistic=True)},
+    )
+    kernel, _, _ = adapter(mn_config(), runner)
+    kernel.home_address_at_home(64)
+    assert runner.take() == [add, "ip -6 -j addr show dev wlan0", f"ip -6 addr del {HOA}/64 dev wlan0", add]
+    # ours already (permanent, out of DAD): left alone, so a re-check cannot loop
+    runner = Runner(
+        fail={add: (2, "RTNETLINK answers: File exists")},
+        stdout={"ip -6 -j addr show dev wlan0": _addr_json()},
+    )
+    kernel, _, _ = adapter(mn_config(), runner)
+    kernel.home_address_at_home(64)
+    assert runner.take() == [add, "ip -6 -j addr show dev wlan0"]
