@@ -238,7 +238,9 @@ def scan(module, ctrl):
     while True:
         event = ask(module, ctrl.next_event, deadline - time.time())
         if event is None:
-            module.fail_json(msg="timeout: no scan results on %s within %s s" % (p["interface"], p["timeout"]))
+            module.fail_json(
+                msg="timeout: no scan results on %s within %s s" % (p["interface"], p["timeout"])
+            )
         if event.text.startswith("CTRL-EVENT-SCAN-RESULTS"):
             return
 
