@@ -34,23 +34,23 @@ from mvpn_lab.analysis.summary import load_paper  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def configurations(tcp_recovery: bool) -> list[dict[str, object]]:
+def configurations(tcp_recovery: bool, movements: tuple[str, ...] = ("ra", "l2")) -> list[dict[str, object]]:
     out = []
     for recovery in (False, True) if tcp_recovery else (False,):
         for mip6 in ("bt", "ro"):
-            for md in ("ra", "l2"):
+            for md in movements:
                 cid = f"mip6-{mip6}_ipsec-none_md-{md}" + ("_tcp-recovery" if recovery else "")
                 out.append({"id": cid, "mip6": mip6, "ipsec": "none", "movement_detection": md,
                             "profile": "wlan", "tcp_recovery": recovery})  # fmt: skip
     return out
 
 
-def run_test2(repetitions: int, tcp_recovery: bool) -> Path:
+def run_test2(repetitions: int, tcp_recovery: bool, movements: tuple[str, ...] = ("ra", "l2")) -> Path:
     results = Path(tempfile.mkdtemp(prefix="mvpn-bench-"))
     extra = {
         "mvpn_results_dir": str(results),
         "mvpn_test2_repetitions": repetitions,
-        "mvpn_test2_configurations": configurations(tcp_recovery),
+        "mvpn_test2_configurations": configurations(tcp_recovery, movements),
     }
     argv = [str(BIN / "ansible-playbook"), "playbooks/test2_wlan.yml", "-e", json.dumps(extra)]
     print(f"running Test 2 ({len(extra['mvpn_test2_configurations'])} configurations x {repetitions})...",
@@ -70,14 +70,20 @@ def fmt(value: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--run", type=Path, help="analyse this run folder instead of running Test 2")
     parser.add_argument("--no-tcp-recovery", action="store_true", help="skip the TCP recovery configurations")
+    parser.add_argument("--movement", choices=["ra", "l2"], action="append",
+                        help="only these movement detections (repeatable; default both)")  # fmt: skip
+    parser.add_argument("--run", dest="runs", type=Path, action="append", default=[],
+                        help="analyse this run folder, not a new run (repeatable: merged)")  # fmt: skip
     args = parser.parse_args()
-    run = args.run or run_test2(args.repetitions, not args.no_tcp_recovery)
-    analysis = analyze_run(run)
+    runs = args.runs or [
+        run_test2(args.repetitions, not args.no_tcp_recovery, tuple(args.movement or ("ra", "l2")))
+    ]
+    handovers_all = [h for run in runs for h in analyze_run(run).handovers]
+    run = ", ".join(str(r) for r in runs)
     paper = {(r["mip6"], r["ipsec"]): r for r in load_paper()["test2_wlan_horizontal"]["results"]}
     by_config: dict[str, list] = {}
-    for h in analysis.handovers:
+    for h in handovers_all:
         by_config.setdefault(h.config.id, []).append(h)
 
     print(f"run: {run}")
