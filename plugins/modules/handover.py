@@ -228,18 +228,24 @@ def wait_connected(module, ctrl, network, result):
             return
 
 
-def scan(module, ctrl):
+def scan(module, ctrl, result):
     """SCAN and wait for its CTRL-EVENT-SCAN-RESULTS (a scan already running counts too)."""
     p = module.params
     deadline = time.time() + p["timeout"]
     reply = ask(module, ctrl.request, "SCAN").strip()
     if reply not in ("OK", "FAIL-BUSY"):
-        module.fail_json(msg="scan_first: wpa_supplicant on %s answered %s to SCAN" % (p["interface"], reply))
+        module.fail_json(
+            msg="scan_first: wpa_supplicant on %s answered %s to SCAN" % (p["interface"], reply), **result
+        )
     while True:
         event = ask(module, ctrl.next_event, deadline - time.time())
         if event is None:
             module.fail_json(
-                msg="timeout: no scan results on %s within %s s" % (p["interface"], p["timeout"])
+                msg="timeout: no scan results on %s within %s s" % (p["interface"], p["timeout"]), **result
+            )
+        if event.text.startswith("CTRL-EVENT-SCAN-FAILED"):
+            module.fail_json(
+                msg="scan_first: the scan on %s failed (%s)" % (p["interface"], event.text), **result
             )
         if event.text.startswith("CTRL-EVENT-SCAN-RESULTS"):
             return
@@ -297,7 +303,7 @@ def handover(module, opened):
         ask(module, ctrl.attach)
         ctrl.clear_events()
         if p["scan_first"]:
-            scan(module, ctrl)
+            scan(module, ctrl, result)
         result["handover_at"] = time.time()
         ask(module, ctrl.request_ok, "SELECT_NETWORK %d" % network)
         wait_connected(module, ctrl, network, result)

@@ -90,16 +90,21 @@ def find_milestones(
     prev = start.index  # capture index after which the next milestone is looked for
 
     ra = next((s for s in signals if s.kind == "ra" and s.new_prefix and s.index > prev), None)
-    first_bu = _first(signals, "bu_ha", prev)
     # With RA caching (the MN's prefix cache) the Binding Update leaves at link-up, before the
-    # RA of the new link: when its source is in a prefix that RA then advertises, the handover
-    # has no ra milestone and the BU is timed from t0 (a BU from elsewhere is not the milestone).
-    ra_skipped = (
-        first_bu is not None
-        and ra is not None
-        and first_bu.index < ra.index
-        and _in_prefixes(first_bu.source, ra.prefixes)
-    )
+    # RA of the new link: when a BU from a source in a prefix that RA then advertises comes
+    # before it, the handover has no ra milestone and that BU is timed from t0 (BUs from other
+    # sources before it, e.g. from the old care-of address, are not the milestone).
+    early_bu = None
+    if ra is not None:
+        early_bu = next(
+            (
+                s
+                for s in signals
+                if s.kind == "bu_ha" and prev < s.index < ra.index and _in_prefixes(s.source, ra.prefixes)
+            ),
+            None,
+        )
+    ra_skipped = early_bu is not None
     if ra_skipped:
         ra = None
         notes.append("BU to the HA before any RA of the new link (prefix cache): no ra phase")
@@ -110,7 +115,7 @@ def find_milestones(
         if stale:
             notes.append(f"{stale} RA(s) with the old prefix before the new one")
 
-    bu = _first(signals, "bu_ha", prev)
+    bu = early_bu if early_bu is not None else _first(signals, "bu_ha", prev)
     if bu is not None:
         packets["bu_ha"] = bu
         early = [s for s in signals if s.kind == "bu_ha" and ra is not None and s.index < ra.index]

@@ -1,6 +1,6 @@
 """A persistent ``ip -force -batch -`` co-process for the daemon's data-plane commands.
 
-Under the twin's emulated CPU every fork and exec of ``ip`` costs about 60 ms, and a handover
+Under the twin's emulated CPU every fork and exec of ``ip`` costs about 80 ms, and a handover
 needs a dozen commands on the mobile node and the home agent. One long-lived ``ip`` per option
 set takes the commands on stdin instead, so a command costs one netlink round trip.
 
@@ -22,14 +22,16 @@ import contextlib
 import os
 import re
 import select
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
 
 from mvpn_lab.mip6.kernel import CommandResult, CommandRunner
 
-#: Options a batch line may not carry (``ip`` parses them once, for the whole process).
-BATCH_OPTIONS = frozenset({"-6", "-4"})
+#: Options a batch line may not carry (``ip`` parses them once, for the whole process). Not
+#: ``-4``: the sentinel is an IPv6 route, which ``ip -4`` rejects by exiting.
+BATCH_OPTIONS = frozenset({"-6"})
 #: Words that make ``ip`` print to stdout, which it buffers: such commands run on their own.
 _OUTPUT_WORDS = frozenset({"show", "list", "lst", "get", "monitor", "save", "-j", "-json"})
 _SENTINEL = "route del ::/128 table 252"  # fails at once; the table does not exist
@@ -96,6 +98,11 @@ def batch_line(argv: Sequence[str]) -> tuple[tuple[str, ...], str] | None:
     return tuple(sorted(options)), " ".join(rest)
 
 
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _BatchProcess:
     def __init__(self, argv: list[str]) -> None:
         self.proc = subprocess.Popen(
@@ -104,6 +111,9 @@ class _BatchProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             close_fds=True,
+            # systemd signals the whole unit at stop: the co-process must outlive the daemon's
+            # SIGTERM so teardown commands still run; it ends when the daemon closes its stdin
+            preexec_fn=_ignore_stop_signals,
         )
         assert self.proc.stdin is not None and self.proc.stderr is not None
         self.stdin = self.proc.stdin

@@ -320,6 +320,7 @@ class KernelAdapter:
     policies: dict[PolicyKey, Policy] = field(default_factory=dict)
     proxies: set[IPv6Address] = field(default_factory=set)
     parked: set[str] = field(default_factory=set)  # tunnel devices kept down for reuse
+    parked_remotes: dict[str, IPv6Address] = field(default_factory=dict)  # their last remote
     host_routes: dict[IPv6Address, str] = field(default_factory=dict)
     addresses: dict[tuple[str, IPv6Address], int] = field(default_factory=dict)
     sysctls: set[str] = field(default_factory=set)
@@ -376,10 +377,21 @@ class KernelAdapter:
             for name, (_, current) in self.tunnels.items():
                 if current == remote:  # possibly a reused device named after an earlier remote
                     return name
-            return tunnel_name_for(self.cfg.tunnel_name, remote)
+            return self._fresh_tunnel_name(remote)
         if isinstance(self.cfg, MNConfig):
             return self.cfg.tunnel_name
         raise KernelError("a correspondent node has no tunnels")
+
+    def _fresh_tunnel_name(self, remote: IPv6Address) -> str:
+        """HA: the name for a new device towards ``remote`` that no tracked device uses (a reused
+        device keeps the name of the remote it was made for)."""
+        assert isinstance(self.cfg, HAConfig)
+        taken = set(self.tunnels) | self.parked
+        for salt in range(256):
+            name = tunnel_name_for(self.cfg.tunnel_name, IPv6Address(int(remote) ^ salt))
+            if name not in taken:
+                return name
+        raise KernelError(f"no free tunnel name for {remote}")
 
     def tunnel_names(self) -> set[str]:
         names = set(self.tunnels)
@@ -400,9 +412,14 @@ class KernelAdapter:
         if current is None and name in self.parked:
             # an idle device from an earlier binding: re-pointing it is far cheaper than creating
             # one (registering a net device waits for RCU grace periods: about 0.5 s on the twin)
-            self.run(["ip", "-6", "tunnel", "change", *self._tunnel_args(name, local, remote)])
-            self.run(["ip", "link", "set", "dev", name, "up"])
             self.parked.discard(name)
+            self.parked_remotes.pop(name, None)
+            changed = self.run(
+                ["ip", "-6", "tunnel", "change", *self._tunnel_args(name, local, remote)], missing_ok=True
+            )
+            if not changed.ok:  # deleted behind our back: make it again
+                self.run(["ip", "-6", "tunnel", "add", *self._tunnel_args(name, local, remote)])
+            self.run(["ip", "link", "set", "dev", name, "up"])
         elif current is None:
             result = self.run(
                 ["ip", "-6", "tunnel", "add", *self._tunnel_args(name, local, remote)], exists_ok=True
@@ -417,17 +434,22 @@ class KernelAdapter:
     def _do_set_tunnel(self, action: SetTunnel) -> None:
         name = self.tunnel_name(action.remote)
         if isinstance(self.cfg, HAConfig) and name not in self.tunnels and self.parked:
-            name = min(self.parked)  # reuse an idle device; tunnel_name() finds it by its remote
+            # reuse an idle device: the one last pointed at this remote (the kernel refuses two
+            # devices with the same endpoints), else any; tunnel_name() then finds it by remote
+            same = sorted(n for n in self.parked if self.parked_remotes.get(n) == action.remote)
+            name = same[0] if same else min(self.parked)
         self._ensure_tunnel(name, action.local, action.remote)
 
     def _do_del_tunnel(self, action: DelTunnel) -> None:
         """Park the device (down, kept for the next binding) instead of deleting it."""
-        name = self.tunnel_name(action.remote)
-        if name in self.tunnels:
-            self.run(["ip", "link", "set", "dev", name, "down"], missing_ok=True)
-            self.parked.add(name)
-        else:
-            self.run(["ip", "-6", "tunnel", "del", name], missing_ok=True)
+        name = next((n for n, (_, r) in self.tunnels.items() if r == action.remote), None)
+        if isinstance(self.cfg, MNConfig) and name is None and self.cfg.tunnel_name not in self.parked:
+            name = self.cfg.tunnel_name  # e.g. the deregistration after a restart while away
+        if name is None:
+            return  # no device of ours points there: nothing to undo, nothing else to touch
+        self.run(["ip", "link", "set", "dev", name, "down"], missing_ok=True)
+        self.parked.add(name)
+        self.parked_remotes[name] = action.remote
         self.tunnels.pop(name, None)
         for hoa, dev in list(self.host_routes.items()):
             if dev == name:  # the kernel removed the route when the device went down
@@ -779,6 +801,7 @@ class KernelAdapter:
             self.events.warning("tunnel_not_prepared", f"{name}: {exc}; the first binding creates it")
             return
         self.parked.add(name)
+        self.parked_remotes[name] = remote
 
     def protected_home_addresses(self) -> list[IPv6Network]:
         """HA: the home addresses whose signalling is ESP-protected (allowed list, or the prefix)."""
@@ -837,6 +860,7 @@ class KernelAdapter:
                 self.events.error("teardown_error", f"{what}: {exc}")
         self.tunnels.clear()
         self.parked.clear()
+        self.parked_remotes.clear()
         self.host_routes.clear()
         self.proxies.clear()
         self.policies.clear()

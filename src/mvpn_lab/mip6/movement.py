@@ -112,7 +112,7 @@ class MovementDetector:
         out: list[Output] = []
         if old is not None and old.ready is not None:
             out.append(CareOfAddressLost(iface, old.ready))
-        if old is not None and old.predicted is not None:
+        if old is not None and old.predicted is not None and old.network != network:
             # the address this detector configured (permanent, unlike SLAAC's) goes with its network
             out.append(RemoveAddress(iface, old.predicted))
         link = self.links[iface] = LinkState(
@@ -141,7 +141,9 @@ class MovementDetector:
         out: list[Output] = []
         if link.ready is not None:
             out.append(CareOfAddressLost(iface, link.ready))
-        self.links[iface] = LinkState(up=False, iid=link.iid)
+        # the network and its predicted address are kept: the next link-up removes the address
+        # if the link comes up on another network
+        self.links[iface] = LinkState(up=False, iid=link.iid, network=link.network, predicted=link.predicted)
         return out
 
     def on_router_advertisement(

@@ -158,3 +158,14 @@ def test_a_bu_from_the_new_prefix_before_the_ra_means_no_ra_phase() -> None:
     ]
     r = find_milestones(other, T0, Signal("t0", T0, 0), "bt", "away")
     assert r.times["ra"] == pytest.approx(T0 + 0.3) and "missing-bu_ha" in r.reasons
+    # foreign to foreign: a BU from the old care-of address, then the new one, then the RA
+    moved = [
+        _sig("bu_ha", 0.05, 2, seq=10, source="fec0:106:3300::f0b6"),
+        _sig("bu_ha", 0.2, 3, seq=11, source="fec0:106:1100::f0b6"),
+        _sig("ba_ha", 0.3, 4, seq=11, status=0),
+        _sig("ra", 0.4, 5, prefixes=("fec0:106:1100::/64",)),
+    ]
+    moved[2].next_data = _data(0.35, 6)
+    r = find_milestones(moved, T0, Signal("t0", T0, 0), "bt", "away")
+    assert r.reasons == [] and r.phases["ra"] == "n/a"
+    assert r.times["bu_ha"] == pytest.approx(T0 + 0.2) and r.total_s == pytest.approx(0.35)

@@ -43,6 +43,7 @@ def test_batch_line_takes_mutations_and_leaves_listings_to_the_fallback() -> Non
     assert batch_line(["iw", "dev", "wlan0", "link"]) is None
     assert batch_line(["ip", "-6", "addr", "add", "a b", "dev", "lo"]) is None
     assert batch_line(["ip", "-s", "link", "set", "dev", "x", "up"]) is None
+    assert batch_line(["ip", "-4", "route", "del", "192.0.2.0/24"]) is None  # the sentinel is IPv6
 
 
 def test_commands_the_batch_cannot_take_go_to_the_fallback() -> None:
@@ -106,5 +107,21 @@ def test_a_re_created_device_is_not_resolved_to_its_stale_index(named_netns):
             assert runner(["ip", "-6", "route", "replace", "2001:db8::/64", "dev", "v0"]).ok
             assert runner(["ip", "link", "del", "v0"]).ok
         assert runner.recycled == 4
+    finally:
+        runner.close()
+
+
+@needs_netns
+def test_the_co_process_outlives_a_sigterm_to_the_unit():
+    # systemd sends SIGTERM to every process of the unit at stop; teardown still needs ip
+    import signal
+
+    runner = IpBatchRunner(RecordingFallback(), ip=("unshare", "--net", "ip"))
+    try:
+        assert runner(["ip", "-6", "link", "set", "dev", "lo", "up"]).ok
+        (proc,) = runner._procs.values()
+        os.kill(proc.proc.pid, signal.SIGTERM)
+        assert runner(["ip", "-6", "route", "add", "2001:db8:1::/64", "dev", "lo"]).ok
+        assert runner.restarts == 0
     finally:
         runner.close()

@@ -557,3 +557,53 @@ def test_home_address_at_home_replaces_only_a_copy_that_is_not_ours():
     kernel, _, _ = adapter(mn_config(), runner)
     kernel.home_address_at_home(64)
     assert runner.take() == [add, "ip -6 -j addr show dev wlan0"]
+
+
+def test_ha_parking_with_several_bindings_never_shares_a_device():
+    x, y, c = IPv6Address("2001:db8:5::1"), IPv6Address("2001:db8:6::1"), IPv6Address("2001:db8:7::1")
+    kernel, runner, _ = adapter(ha_config(allowed_mobile_nodes=None))
+    kernel.execute(SetTunnel(HA, x))  # MN1 at X
+    kernel.execute(SetTunnel(HA, y))  # MN2 at Y
+    kernel.execute(DelTunnel(HA, y))  # MN2 deregisters: its device is parked
+    kernel.execute(DelTunnel(HA, x))  # MN1 moves to C
+    kernel.execute(SetTunnel(HA, c))
+    kernel.execute(SetTunnel(HA, y))  # MN2 comes back from Y
+    remotes = {remote: name for name, (_, remote) in kernel.tunnels.items()}
+    assert set(remotes) == {c, y} and remotes[c] != remotes[y]
+    kernel.execute(AddHostRoute(HOA, c))
+    kernel.execute(AddHostRoute(HOA2, y))
+    assert kernel.host_routes == {HOA: remotes[c], HOA2: remotes[y]}
+    # MN2 leaves again: MN1's device is left alone
+    runner.take()
+    kernel.execute(DelTunnel(HA, y))
+    assert runner.take() == [f"ip link set dev {remotes[y]} down"]
+    assert kernel.tunnels == {remotes[c]: (HA, c)} and kernel.host_routes == {HOA: remotes[c]}
+    # a DelTunnel for a remote no device points at touches nothing
+    kernel.execute(DelTunnel(HA, IPv6Address("2001:db8:8::1")))
+    assert runner.take() == []
+
+
+def test_ha_fresh_device_name_skips_a_reused_device_named_after_the_same_remote():
+    x, c = IPv6Address("2001:db8:5::1"), IPv6Address("2001:db8:7::1")
+    kernel, _, _ = adapter(ha_config(allowed_mobile_nodes=None))
+    kernel.execute(SetTunnel(HA, x))
+    named_x = kernel.tunnel_name(x)
+    kernel.execute(DelTunnel(HA, x))
+    kernel.execute(SetTunnel(HA, c))  # takes the parked device named after X
+    assert kernel.tunnels == {named_x: (HA, c)}
+    kernel.execute(SetTunnel(HA, x))  # another node at X: a new device, under another name
+    assert len(kernel.tunnels) == 2 and kernel.tunnel_name(x) != named_x
+
+
+def test_a_parked_device_deleted_behind_our_back_is_made_again():
+    runner = Runner(fail={"ip -6 tunnel change mip6tnl": (1, "ioctl: No such device")})
+    kernel, _, _ = adapter(mn_config(), runner)
+    kernel.setup()
+    runner.take()
+    assert kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    commands = runner.take()
+    assert commands[:3] == [
+        f"ip -6 tunnel change mip6tnl mode ip6ip6 remote {HA} encaplimit none",
+        f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",
+        "ip link set dev mip6tnl up",
+    ]

@@ -198,3 +198,24 @@ def test_mn_ra_mode_returns_home():
     node.on_router_advertisement("eth0", [HOME_PREFIX])
     assert node.location == "home" and node.home.state == "deregistering"
     assert node.coa is None
+
+
+def test_the_predicted_address_is_removed_after_link_down_only_on_another_network():
+    # a forced handover drops the carrier first: up VISITME, down, up LOCAL
+    d = detector("l2", optimistic_dad=True, prefix_cache=True)
+    d.on_link_up("wlan0", network="VISITME", iid=IID)
+    d.on_router_advertisement("wlan0", [FOREIGN1], router=ROUTER)
+    d.on_link_down("wlan0")
+    d.on_link_up("wlan0", network="LOCAL")
+    d.on_router_advertisement("wlan0", [HOME_PREFIX])
+    d.on_link_down("wlan0")
+    out = d.on_link_up("wlan0", network="VISITME")  # predicts COA1 again
+    assert ConfigureAddress("wlan0", COA1, 64, True) in out
+    d.on_link_down("wlan0")
+    assert RemoveAddress("wlan0", COA1) in d.on_link_up("wlan0", network="LOCAL")
+    # back on the same network after a carrier loss: the address stays (and is predicted again)
+    d.on_link_down("wlan0")
+    d.on_link_up("wlan0", network="VISITME")
+    d.on_link_down("wlan0")
+    out = d.on_link_up("wlan0", network="VISITME")
+    assert RemoveAddress("wlan0", COA1) not in out and ConfigureAddress("wlan0", COA1, 64, True) in out

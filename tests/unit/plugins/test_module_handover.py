@@ -194,6 +194,8 @@ def test_scan_first_without_results_times_out(fake_wpa, wpa_dirs, run_module):
     assert result["failed"] is True
     assert result["msg"].startswith("timeout: no scan results on wlan0")
     assert "SELECT_NETWORK 1" not in fake.command_names()
+    # the playbook records a failed handover from these, so they are there even on failure
+    assert result["handover_at"] is None and result["to_ssid"] == "VISITME" and result["from_ssid"] == "LOCAL"
 
 
 def test_scan_first_is_skipped_on_the_target(fake_wpa, wpa_dirs, run_module):
