@@ -550,13 +550,14 @@ class Daemon:
             elif isinstance(event, AddressEvent):
                 self.events.info("address", iface=event.iface, address=event.address, state=event.state)
                 if (
-                    event.state in ("dadfailed", "removed")
+                    event.state == "dadfailed"
                     and isinstance(self.cfg, MNConfig)
                     and IPv6Address(event.address) == self.cfg.home_address
                     and getattr(node, "location", None) == "home"
                 ):
-                    # the kernel ran DAD on the home address against the HA's proxy, and it failed
-                    # or was deleted (see KernelAdapter.home_address_at_home)
+                    # the kernel ran DAD on the home address against the HA's proxy and it failed
+                    # (the address is kept dadfailed, or deleted if SLAAC made it; see
+                    # KernelAdapter.home_address_at_home). A removal by hand is left alone.
                     self.events.info("home_address_readded", iface=event.iface)
                     self._guard(
                         "home_address", lambda: self.kernel.home_address_at_home(self.cfg.home_prefix_len)

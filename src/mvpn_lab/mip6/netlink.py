@@ -161,7 +161,9 @@ class MovementTranslator:
         if not isinstance(flags, int):
             flags = _get(msg, "flags") or 0
         prefix_len = _get(msg, "prefixlen")
-        state = "removed" if deleted else address_state(flags)
+        # A deletion that ends a failed DAD (the kernel deletes SLAAC's addresses then) carries
+        # IFA_F_DADFAILED: report it as dadfailed, unlike a removal by hand.
+        state = "dadfailed" if flags & IFA_F_DADFAILED else ("removed" if deleted else address_state(flags))
         if not deleted:
             iid = int(address) & ((1 << 64) - 1)
             if address.is_link_local:

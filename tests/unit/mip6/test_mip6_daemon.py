@@ -316,9 +316,9 @@ def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
     assert [r["event"] for r in lines(stream)].count("netlink_query_failed") == 2
 
 
-@pytest.mark.parametrize("flags, event", [(0x08 | 0x40, "RTM_NEWADDR"), (0, "RTM_DELADDR")])
+@pytest.mark.parametrize("flags, event", [(0x08 | 0x40, "RTM_NEWADDR"), (0x08 | 0x40 | 0x04, "RTM_DELADDR")])
 def test_home_address_lost_at_home_is_added_back_without_dad(flags, event):
-    # DAD of SLAAC's copy failed against the home agent's proxy: dadfailed, or deleted outright
+    # DAD of SLAAC's copy failed against the home agent's proxy: kept dadfailed, or deleted
     daemon, stream = make(mn_config())
     daemon.start()
     daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
@@ -329,6 +329,10 @@ def test_home_address_lost_at_home_is_added_back_without_dad(flags, event):
     daemon.on_netlink_readable()
     assert f"ip -6 addr add {HOA}/64 dev wlan0 nodad" in daemon.io.runner.take()
     assert "home_address_readded" in [r["event"] for r in lines(stream)]
+    # removed by hand (e.g. a playbook clearing the link): not put back
+    daemon.io.netlink.queue.append(addr(2, str(HOA), 0, event="RTM_DELADDR"))
+    daemon.on_netlink_readable()
+    assert not [c for c in daemon.io.runner.take() if "nodad" in c]
     daemon.node.location = "away"  # away, the home address is not on the link: nothing to do
     daemon.io.netlink.queue.append(addr(2, str(HOA), 0, event="RTM_DELADDR"))
     daemon.on_netlink_readable()

@@ -239,3 +239,15 @@ def test_kernel_queries_read_ra_default_routes_from_the_real_kernel():
         pytest.skip("needs root for a network namespace")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['fe80::1', 'fe80::2']"
+
+
+def test_a_deletion_after_failed_dad_is_dadfailed_and_a_removal_by_hand_is_removed():
+    t = MovementTranslator(("wlan0",))
+    t.translate(link(3, "wlan0", UP))
+    dad = IFA_F_DADFAILED | IFA_F_TENTATIVE | IFA_F_OPTIMISTIC
+    assert t.translate(addr(3, str(COA1), dad, event="RTM_DELADDR")) == [
+        AddressEvent("wlan0", COA1, 64, "dadfailed")
+    ]
+    assert t.translate(addr(3, str(COA1), 0, event="RTM_DELADDR")) == [
+        AddressEvent("wlan0", COA1, 64, "removed")
+    ]
