@@ -277,6 +277,15 @@ def test_prefix_cache_is_saved_on_an_ra_and_loaded_at_the_next_start(tmp_path):
     assert commands.index(route) < commands.index(address)
 
 
+def _link_up_commands(daemon: Daemon) -> list[str]:
+    """Start the daemon, bring wlan0 up, and return the commands that link-up ran."""
+    daemon.start()
+    daemon.io.runner.take()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
+    daemon.on_netlink_readable()
+    return daemon.io.runner.take()
+
+
 def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
     cfg = mn_config(movement_detection="l2", prefix_cache=True)
     asked: list[str] = []
@@ -290,11 +299,7 @@ def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
         return "VISITME"
 
     daemon, _ = make(cfg, ra_default_gateways=gateways, ssid=ssid)
-    daemon.start()
-    daemon.io.runner.take()
-    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
-    daemon.on_netlink_readable()
-    commands = daemon.io.runner.take()
+    commands = _link_up_commands(daemon)
     assert asked == ["gw wlan0", "ssid wlan0"]
     assert not [c for c in commands if c.startswith(("ip -6 -j route", "iw "))]
     assert [c for c in commands if "route del default" in c] == [
@@ -307,11 +312,7 @@ def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
         raise OSError("netlink gone")
 
     daemon, stream = make(cfg, ra_default_gateways=broken, ssid=broken)
-    daemon.start()
-    daemon.io.runner.take()
-    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
-    daemon.on_netlink_readable()
-    commands = daemon.io.runner.take()
+    commands = _link_up_commands(daemon)
     assert "ip -6 -j route show default dev wlan0 proto ra" in commands and "iw dev wlan0 link" in commands
     assert [r["event"] for r in lines(stream)].count("netlink_query_failed") == 2
 
