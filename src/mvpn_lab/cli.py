@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "mvpn_lab.vlab.cli",
     "mvpn_lab.analysis.cli",
     "mvpn_lab.mip6.cli",
+    "mvpn_lab.keys",
 )
 
 
