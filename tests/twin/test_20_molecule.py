@@ -9,7 +9,9 @@ def test_molecule_all_scenarios(twin):
     code, out = run_logged("molecule", [str(BIN / "molecule"), "test", "--all"], timeout=3600)
     assert code == 0, f"molecule test --all failed:\n{tail(out, 120)}"
     # The idempotence step ran and passed for every scenario.
-    for scenario in ("default", "topology", "radvd", "hostapd", "station", "webserver", "capture"):
+    scenarios = ("default", "topology", "radvd", "hostapd", "station", "webserver", "capture")
+    scenarios += ("ipsec", "mip6")
+    for scenario in scenarios:
         assert f"{scenario} ➜ idempotence: Executed: Successful" in _plain(out), scenario
 
 

@@ -1,7 +1,9 @@
-"""The paper's Test 2 (pure Mobile IPv6 configurations) on the twin, and its analysis.
+"""The paper's Test 2 on the twin (Mobile IPv6 with and without IPsec), and its analysis.
 
-CI runs one repetition per configuration (MVPN_TEST2_REPETITIONS, default 1) to stay inside
-its time budget; the playbook's own default is 5.
+CI runs one repetition (MVPN_TEST2_REPETITIONS, default 1) of CI_CONFIGURATIONS to stay inside its
+time budget: every IPsec mode under both bt and ro, l2 and ra movement detection, tunnel mode under
+bt (the paper's failure). MVPN_TEST2_ALL=1 runs all 12; the playbook's own default is 5 repetitions
+of all 12.
 """
 
 from __future__ import annotations
@@ -14,20 +16,32 @@ import subprocess
 from conftest import BIN, cli, run_logged, tail
 
 REPETITIONS = int(os.environ.get("MVPN_TEST2_REPETITIONS", "1"))
+ALL = [
+    f"mip6-{mode}_ipsec-{ipsec}_md-{md}"
+    for ipsec in ("none", "transport", "tunnel")
+    for mode in ("bt", "ro")
+    for md in ("ra", "l2")
+]
+CI_CONFIGURATIONS = [
+    "mip6-bt_ipsec-none_md-ra",
+    "mip6-ro_ipsec-none_md-l2",
+    "mip6-bt_ipsec-transport_md-l2",
+    "mip6-ro_ipsec-transport_md-ra",
+    "mip6-bt_ipsec-tunnel_md-l2",
+    "mip6-ro_ipsec-tunnel_md-l2",
+]
+RUN_ALL = os.environ.get("MVPN_TEST2_ALL") == "1"
+MARKER = b"MVPN-LAB-CLEARTEXT-MARKER"  # a line of the served file every 64 KiB (test_file module)
 
 
 def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
     results = tmp_path / "results"
+    extra: dict[str, object] = {"mvpn_results_dir": str(results), "mvpn_test2_repetitions": REPETITIONS}
+    if not RUN_ALL:
+        extra["mvpn_test2_only"] = [f"^{c}$" for c in CI_CONFIGURATIONS]
     code, out = run_logged(
         "test2_wlan",
-        [
-            str(BIN / "ansible-playbook"),
-            "playbooks/test2_wlan.yml",
-            "-e",
-            f"mvpn_results_dir={results}",
-            "-e",
-            f"mvpn_test2_repetitions={REPETITIONS}",
-        ],
+        [str(BIN / "ansible-playbook"), "playbooks/test2_wlan.yml", "-e", json.dumps(extra)],
         timeout=5400,
     )
     assert code == 0, f"Test 2 failed:\n{tail(out, 80)}"
@@ -35,16 +49,16 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     summary = json.loads((run / "outcome.json").read_text())
     ids = [c["id"] for c in manifest["configurations"]]
-    assert ids == [
-        "mip6-bt_ipsec-none_md-ra",
-        "mip6-bt_ipsec-none_md-l2",
-        "mip6-ro_ipsec-none_md-ra",
-        "mip6-ro_ipsec-none_md-l2",
-    ]
+    assert ids == (ALL if RUN_ALL else CI_CONFIGURATIONS)
     assert manifest["addresses"]["home_address"].startswith("fec0:106:2700:")
     assert set(manifest["addresses"]) == {
-        "home_address", "home_agent", "correspondent", "home_prefix", "foreign_prefix"
+        "home_address", "home_agent", "correspondent", "home_prefix", "foreign_prefix", "correspondent_inner"
     }  # fmt: skip
+    for row in manifest["configurations"]:
+        # the SPIs of the data SAs (never keys) for IPsec rows, so the analyser finds the transfer
+        assert ("esp_spis" in row) == (row["ipsec"] != "none"), row
+        assert set(row) <= {"id", "mip6", "ipsec", "suite", "signalling", "movement_detection", "profile",
+                            "tcp_recovery", "esp_spis"}, row  # fmt: skip
     reps = summary["repetitions"]
     assert len(reps) == len(ids) * REPETITIONS
     assert all(r["passed"] for r in reps), reps
@@ -61,6 +75,12 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
             for pcap in ("mn.pcap", "cn.pcap"):
                 data = (rep / pcap).read_bytes()
                 assert hashlib.sha256(data).hexdigest() == manifest["files"][f"{config}/rep-{n:02d}/{pcap}"]
+                # ESP on the wire: the served file's marker never shows in clear with IPsec,
+                # and does without it (so this check can fail)
+                if "ipsec-none" in config:
+                    assert data.count(MARKER) > 10, (config, pcap)
+                else:
+                    assert MARKER not in data, (config, pcap)
 
     # issue 4 on a real run: every handover is measured, with the phases of its mode
     result = cli("analyze", "--report", str(run), timeout=900)

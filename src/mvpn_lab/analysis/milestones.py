@@ -126,6 +126,12 @@ class MobileNodePass:
         self.problems = problems
         self.keys = keys or {}
         self.spis = config.esp_spis
+        # ESP-protected signalling (RFC 3776): the SA tells the message (BU to, BA from the HA).
+        self.signal_spis: dict[bytes, str] = {
+            spi.to_bytes(4, "big"): kind
+            for spi, kind in ((config.bu_spi, "bu_ha"), (config.ba_spi, "ba_ha"))
+            if spi is not None
+        }
         self.sample_budget = sample_budget
         self.samples: dict[bytes, Sample] = {}
         # TCP to/from the CN, as far as parsed (while sampling or waiting for data).
@@ -148,6 +154,7 @@ class MobileNodePass:
         budget = self.sample_budget
         sample_left = budget
         slow = self._slow
+        sig_spis = self.signal_spis
         ext = EXT_HEADERS
         mh = MH_PROTOS
         idx = 0
@@ -167,7 +174,11 @@ class MobileNodePass:
                 sample_left = budget
             nh = buf[l3 + 6]
             if nh == 6 or nh == 50:
-                if pending or sample_left > 0:
+                if (
+                    pending
+                    or sample_left > 0
+                    or (sig_spis and nh == 50 and buf[l3 + 40 : l3 + 44] in sig_spis)
+                ):
                     sample_left -= slow(ts, idx, buf, l3, end, missing, sample_left > 0)
                 continue
             if nh == 58:
@@ -203,7 +214,7 @@ class MobileNodePass:
                     # The chain could not be walked within the captured bytes: find out why.
                     slow(ts, idx, buf, l3, end, missing, False)
                 elif nh == 6 or nh == 50:
-                    if pending or sample_left > 0:
+                    if pending or sample_left > 0 or (nh == 50 and sig_spis and buf[p : p + 4] in sig_spis):
                         sample_left -= slow(ts, idx, buf, l3, end, missing, sample_left > 0)
                 elif nh in mh or (nh == 58 and p < end and buf[p] == 134):
                     slow(ts, idx, buf, l3, end, missing, sample_left > 0)
@@ -329,6 +340,12 @@ class MobileNodePass:
             known.mn_count += 1
 
     def _transport(self, ts: float, idx: int, buf: bytes, chain: Chain, end: int, sampling: bool) -> int:
+        if chain.nh == NH_ESP and self.signal_spis and chain.p + 4 <= end:
+            kind = self.signal_spis.get(bytes(buf[chain.p : chain.p + 4]))
+            if kind is not None:
+                source = str(ipaddress.IPv6Address(chain.src)) if kind == "bu_ha" else None
+                self._add_signal(Signal(kind, ts, idx, source=source))
+                return 0
         cn = self.cn
         from_cn = cn is None or chain.src == cn
         taken = 0

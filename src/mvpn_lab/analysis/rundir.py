@@ -37,6 +37,10 @@ class Configuration:
     movement_detection: str  # "ra" | "l2"
     profile: str  # "wlan" | "gprs" | "umts"
     esp_spis: frozenset[int] | None = None  # None: not recorded
+    # SPIs of the ESP SAs that carry the MN's Binding Updates to the HA and the HA's
+    # Binding Acknowledgements (signalling protection): such a packet is that message.
+    bu_spi: int | None = None
+    ba_spi: int | None = None
 
     @property
     def route_optimisation(self) -> bool:
@@ -139,7 +143,25 @@ def _config(entry: dict[str, Any], diag: Diagnostics, manifest_path: Path) -> Co
             f"configuration {cid}: no esp_spis recorded; "
             "every ESP packet from the CN counts as transfer data",
         )
-    return Configuration(cid, mip6, ipsec, md, profile, spis)
+    sig = entry.get("signalling_spis")
+    bu_spi = ba_spi = None
+    if isinstance(sig, dict):
+        parsed_sig: dict[str, int] = {}
+        for name in ("bu", "ba"):
+            raw = sig.get(name)
+            try:
+                parsed_sig[name] = (
+                    int(raw, 16) if isinstance(raw, str) and raw.lower().startswith("0x") else int(raw)
+                )
+            except (TypeError, ValueError):
+                diag.warn(
+                    manifest_path,
+                    f"configuration {cid}: signalling_spis.{name} {raw!r} is not a number; ignored",
+                )
+        bu_spi, ba_spi = parsed_sig.get("bu"), parsed_sig.get("ba")
+    elif sig is not None:
+        diag.warn(manifest_path, f"configuration {cid}: signalling_spis is not a mapping (bu, ba); ignored")
+    return Configuration(cid, mip6, ipsec, md, profile, spis, bu_spi, ba_spi)
 
 
 def _address(value: Any) -> bytes | None:

@@ -52,6 +52,11 @@ class Lab:
         return self.directory / "known_hosts"
 
     @property
+    def ipsec_keys(self) -> Path:
+        """This lab's own manual IPsec keys (inventories/virtual reads them); never in the repository."""
+        return self.directory / "ipsec-keys.yml"
+
+    @property
     def pidfile(self) -> Path:
         return self.directory / "qemu.pid"
 
@@ -125,6 +130,15 @@ def _ensure_key(lab: Lab) -> str:
             check=True,
         )
     return lab.key.with_suffix(".pub").read_text().strip()
+
+
+def _ensure_ipsec_keys(lab: Lab) -> None:
+    """Fresh keys for this lab (both cipher suites), made once and kept with the lab's state."""
+    if not lab.ipsec_keys.exists():
+        from mvpn_lab.keys import write_key_file
+
+        write_key_file(lab.ipsec_keys, "both")
+        print(f"made this lab's IPsec keys: {lab.ipsec_keys} (mode 0600)")
 
 
 def _write_ssh_files(lab: Lab, img: image_mod.Image, port: int) -> None:
@@ -251,6 +265,7 @@ def up(mirror: str | None = None) -> Lab:
         raise LabError(f"port 127.0.0.1:{port} is in use; stop what holds it or set MVPN_VLAB_PORT")
     img = image_mod.build(mirror=mirror)
     pubkey = _ensure_key(lab)
+    _ensure_ipsec_keys(lab)
     _write_ssh_files(lab, img, port)
     lab.console.write_text("")
     started = time.monotonic()

@@ -118,7 +118,11 @@ class Scenario:
         start: float = T_BASE,
         payload: int = 200,
         spis: tuple[int, int] = (SPI_CN_TO_MN, SPI_MN_TO_CN),
+        signalling_spis: tuple[int, int] | None = None,
     ) -> None:
+        # (BU SPI, BA SPI): the MN-HA signalling goes inside ESP (its Mobility Header unseen)
+        self.signalling_spis = signalling_spis
+        self.signalling_seq = 0
         self.mip6 = mip6
         self.ipsec = ipsec
         self.offset = offset
@@ -362,16 +366,23 @@ class Scenario:
         ra(t, new_prefix)
         truth["ra"] = t
 
+        def protected(mh: Packet, spi_index: int) -> Packet:
+            if self.signalling_spis is None:
+                return mh
+            self.signalling_seq += 1
+            # what the wire shows of an ESP-protected Mobility Header: SPI, sequence, ciphertext
+            return ESP(spi=self.signalling_spis[spi_index], seq=self.signalling_seq, data=b"\x5a" * 48)
+
         def bu_to_ha(t: float, seq: int) -> None:
             lifetime = 0 if home else 100
-            mh = MIP6MH_BU(seq=seq, flags="AH", mhtime=lifetime)
+            mh = protected(MIP6MH_BU(seq=seq, flags="AH", mhtime=lifetime), 0)
             if home:
                 self.mn_only(t, IPv6(src=HOA, dst=HA) / mh)
             else:
                 self.mn_only(t, IPv6(src=COA, dst=HA) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / mh)
 
         def ba_from_ha(t: float, seq: int, status: int) -> None:
-            mh = MIP6MH_BA(status=status, seq=seq, mhtime=0 if home else 100)
+            mh = protected(MIP6MH_BA(status=status, seq=seq, mhtime=0 if home else 100), 1)
             if home:
                 self.mn_only(t, IPv6(src=HA, dst=HOA) / mh)
             else:
@@ -625,6 +636,7 @@ def config_entry(
     md: str = "ra",
     profile: str = "wlan",
     spis: tuple[int, int] = (SPI_CN_TO_MN, SPI_MN_TO_CN),
+    signalling_spis: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": f"mip6-{mip6}_ipsec-{ipsec}_md-{md}",
@@ -635,6 +647,8 @@ def config_entry(
     }
     if ipsec != "none":
         entry["esp_spis"] = [f"0x{spi:08x}" for spi in spis]
+    if signalling_spis is not None:
+        entry["signalling_spis"] = {"bu": f"0x{signalling_spis[0]:08x}", "ba": f"0x{signalling_spis[1]:08x}"}
     return entry
 
 

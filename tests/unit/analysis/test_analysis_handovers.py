@@ -223,6 +223,23 @@ def test_keys_tell_an_esp_ack_from_data(tmp_path: Path, esp: str) -> None:
     assert h.total_s == pytest.approx(truth.esp_ack_at - truth.t0, abs=TOL)
 
 
+@pytest.mark.parametrize(("mip6", "ipsec"), [("bt", "none"), ("ro", "transport"), ("bt", "tunnel")])
+def test_signalling_inside_esp_is_found_by_its_spi(tmp_path: Path, mip6: str, ipsec: str) -> None:
+    """BU and BA under ESP (signalling protection): the manifest's signalling SPIs tell them."""
+    rng = random.Random(17)
+    sig = (0x1005, 0x1006)
+    s = Scenario(mip6=mip6, ipsec=ipsec, signalling_spis=sig)
+    truths = [s.handover(random_plan(rng, "away")), s.handover(random_plan(rng, "home"))]
+    s.finish()
+    analysis, _ = analyse(_single(tmp_path, s, mip6, ipsec, signalling_spis=sig))
+    assert [h.status for h in analysis.handovers] == ["ok", "ok"]
+    for h, truth in zip(analysis.handovers, truths, strict=True):
+        assert_matches(h, truth)
+    # without the SPIs in the manifest the BU and BA are not seen: the check above can fail
+    blind, _ = analyse(_single(tmp_path / "blind", s, mip6, ipsec))
+    assert all(h.phases["bu_ha"] is None for h in blind.handovers)
+
+
 def test_wrong_key_falls_back_to_spi_and_warns(tmp_path: Path) -> None:
     rng = random.Random(15)
     s = Scenario(mip6="bt", ipsec="tunnel")
