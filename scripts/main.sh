@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the virtual twin, from a fresh Debian 12 machine: setup, boot
 # the twin (building its image the first time), provision the lab with
-# site.yml, run the paper's Test 1 and Test 2 (pure Mobile IPv6), analyse
+# site.yml, run the paper's Test 1 and Test 2 (with and without IPsec), analyse
 # Test 2 into the paper's phases and print where the results are.
 # Extra arguments go to both test playbooks (e.g. -e mvpn_results_dir=/tmp/r).
 set -euo pipefail

@@ -439,6 +439,14 @@ def state_add_args(want):
     return args
 
 
+def state_index(states):
+    """Parsed SAs by what the kernel identifies them by, (dst, proto, spi); the first of a kind wins."""
+    index = {}
+    for state in states:
+        index.setdefault((state["dst"], state["proto"], state["spi"]), state)
+    return index
+
+
 def state_differences(have, want):
     """Names of the managed fields in which the kernel's SA differs from the wanted one."""
     diffs = []
@@ -518,6 +526,20 @@ def policy_differences(have, want):
     if [template_key(t) for t in have["templates"]] != [template_key(t) for t in want["templates"]]:
         diffs.append("templates")
     return diffs
+
+
+def policy_id(sel, direction, ptype):
+    """What identifies a policy in the kernel's SPD: its selector, direction and type."""
+    return (selector_key(sel), direction, ptype)
+
+
+def policy_index(policies):
+    """Parsed policies by :func:`policy_id`; socket policies are left out, the first of a kind wins."""
+    index = {}
+    for policy in policies:
+        if not policy["socket"]:
+            index.setdefault(policy_id(policy["sel"], policy["dir"], policy["ptype"]), policy)
+    return index
 
 
 def policy_view(policy):

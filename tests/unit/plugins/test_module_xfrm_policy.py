@@ -35,11 +35,16 @@ BU_UPDATE = (
 class FakeSpd:
     def __init__(self):
         self.policies: dict[tuple, dict] = {}  # (selector words, dir, ptype) -> policy
-        self.commands: list[str] = []
+        self.argv: list[str] = []  # every command line as run (the batch one without its stdin)
+        self.commands: list[str] = []  # the same with batch lines expanded
+        self.batches: list[list[str]] = []
+        self.extra = ""  # printed after the policies by list (e.g. socket policies)
         self.fail: dict[str, tuple[int, str, str]] = {}
 
     def changing(self):
-        return [c for c in self.commands if not c.startswith("ip -6 xfrm policy get ")]
+        return [
+            c for c in self.commands if not c.startswith(("ip -6 xfrm policy get ", "ip -6 xfrm policy list"))
+        ]
 
     @staticmethod
     def _split(words):
@@ -56,8 +61,21 @@ class FakeSpd:
             ptype, rest = rest[1], rest[2:]
         return tuple(sel), direction, ptype, rest
 
-    def __call__(self, args, **kwargs):
+    def __call__(self, args, data=None, **kwargs):
         assert isinstance(args, list), args
+        line = " ".join(args)
+        self.argv.append(line)
+        if args == ["ip", "-6", "-batch", "-"]:
+            batch = ["ip -6 " + row for row in (data or "").splitlines() if row.strip()]
+            self.batches.append(batch)
+            for cmd in batch:
+                rc, out, err = self._one(cmd.split())
+                if rc:
+                    return rc, out, err
+            return 0, "", ""
+        return self._one(args)
+
+    def _one(self, args):
         line = " ".join(args)
         self.commands.append(line)
         for prefix, answer in self.fail.items():
@@ -65,6 +83,9 @@ class FakeSpd:
                 return answer
         assert args[:4] == ["ip", "-6", "xfrm", "policy"], line
         op = args[4]
+        if op == "list":
+            assert args[5:] == [], line
+            return 0, "".join(self.render(key) for key in self.policies) + self.extra, ""
         sel, direction, ptype, rest = self._split(args[5:])
         key = (sel, direction, ptype)
         if op == "get":
@@ -421,3 +442,274 @@ def test_ip_error_on_get_other_than_missing_is_reported(spd, run_module):
     assert result["failed"] is True
     assert result["msg"] == f'{BU_GET} failed: Object "xfrm" is unknown, try "ip help".'
     assert spd.changing() == []
+
+
+# ---------------------------------------------------------------------------- the list form (policies)
+
+LIST = "ip -6 xfrm policy list"
+CN = "fec0:106:2500::2"
+BA = dict(BU, src=HA, dst=MN, mh_type=6, dir="in")
+BA_ID = f"src {HA}/128 dst {MN}/128 proto 135 type 6 dir in ptype main"
+BA_UPDATE = (
+    f"ip -6 xfrm policy update {BA_ID} action allow priority 0 "
+    "tmpl proto esp reqid 1 mode transport level required"
+)
+TCP = {
+    "src": f"{CN}/128",
+    "dst": f"{MN}/128",
+    "proto": "tcp",
+    "dir": "out",
+    "templates": [{"src": CN, "dst": MN, "mode": "transport", "reqid": 2}],
+}
+TCP_ID = f"src {CN}/128 dst {MN}/128 proto 6 dir out ptype main"
+TCP_UPDATE = (
+    f"ip -6 xfrm policy update {TCP_ID} action allow priority 0 "
+    f"tmpl src {CN} dst {MN} proto esp reqid 2 mode transport level required"
+)
+TRIO = [BU, BA, TCP]
+
+
+def absent(entry):
+    return {k: v for k, v in entry.items() if k in ("src", "dst", "proto", "mh_type", "dir")} | {
+        "state": "absent"
+    }
+
+
+def test_list_installs_every_policy_with_one_listing_and_one_batch(spd, run_module):
+    result = run_module(xfrm_policy, {"policies": TRIO})
+    assert spd.argv == [LIST, "ip -6 -batch -"]
+    assert spd.batches == [[BU_UPDATE, BA_UPDATE, TCP_UPDATE]]
+    assert result["changed"] is True
+    assert [r["operation"] for r in result["results"]] == ["added"] * 3
+    assert [r["differences"] for r in result["results"]] == [[]] * 3
+    assert result["results"][1]["policy"] == dict(
+        run_module(xfrm_policy, BA, check=True)["policy"]  # the single form's view of the same policy
+    )
+    assert result["results"][2]["policy"]["templates"][0]["src"] == CN
+    assert len(spd.policies) == 3
+
+
+def test_list_second_run_only_lists(spd, run_module):
+    run_module(xfrm_policy, {"policies": TRIO})
+    spd.argv.clear()
+    spd.batches.clear()
+    result = run_module(xfrm_policy, {"policies": TRIO})
+    assert spd.argv == [LIST]
+    assert result["changed"] is False
+    assert [(r["operation"], r["differences"]) for r in result["results"]] == [("none", [])] * 3
+
+
+def test_list_matches_the_kernels_spelling_and_ignores_other_policies(spd, run_module):
+    """Protocol names, sub policies of the mip6 daemon and socket policies in the listing."""
+    run_module(xfrm_policy, {"policies": TRIO})
+    spd.add(f"src {MN}/128 dst {HA}/128 proto 135 type 5", ptype="sub", priority=20)
+    spd.add(f"src {MN}/128 dst {HA}/128 proto 135 type 5", direction="in")
+    spd.extra = "src ::/0 dst ::/0 \n\tsocket out priority 0 ptype main \n"
+    spd.argv.clear()
+    again = [dict(BU, proto="mobility-header", src=MN.upper()), dict(BA, proto="MH"), dict(TCP, proto=6)]
+    result = run_module(xfrm_policy, {"policies": again})
+    assert spd.argv == [LIST]
+    assert result["changed"] is False
+    assert len(spd.policies) == 5
+
+
+def test_list_mixed_present_and_absent_in_entry_order(spd, run_module):
+    run_module(xfrm_policy, {"policies": [BU, TCP]})
+    spd.argv.clear()
+    spd.batches.clear()
+    policies = [absent(TCP), BU, absent(dict(BU, mh_type=7)), BA]
+    result = run_module(xfrm_policy, {"policies": policies})
+    assert spd.argv == [LIST, "ip -6 -batch -"]
+    assert spd.batches == [[f"ip -6 xfrm policy delete {TCP_ID}", BA_UPDATE]]
+    assert [r["operation"] for r in result["results"]] == ["deleted", "none", "none", "added"]
+    assert result["results"][0]["policy"] == {} and result["results"][2]["policy"] == {}
+    assert sorted(k[1] for k in spd.policies) == ["in", "out"]
+
+
+def test_list_updates_on_a_template_change_and_keeps_an_omitted_priority(spd, run_module):
+    spd.add(
+        f"src {MN}/128 dst {HA}/128 proto 135 type 5",
+        priority=30,
+        templates=[{"proto": "esp", "reqid": "9", "mode": "transport"}],
+    )
+    result = run_module(xfrm_policy, {"policies": [BA, BU]})
+    assert spd.batches == [
+        [
+            BA_UPDATE,
+            f"ip -6 xfrm policy update {BU_ID} action allow priority 30 "
+            "tmpl proto esp reqid 1 mode transport level required",
+        ]
+    ]
+    assert [(r["operation"], r["differences"]) for r in result["results"]] == [
+        ("added", []),
+        ("updated", ["templates"]),
+    ]
+    assert result["results"][1]["policy"]["priority"] == 30
+
+
+def test_list_check_mode_lists_and_changes_nothing(spd, run_module):
+    spd.add(
+        f"src {MN}/128 dst {HA}/128 proto 135 type 5",
+        templates=[{"proto": "esp", "reqid": "9", "mode": "transport"}],
+    )
+    spd.add(f"src {CN}/128 dst {MN}/128 proto 6")
+    result = run_module(xfrm_policy, {"policies": [BU, BA, absent(TCP)]}, check=True)
+    assert spd.argv == [LIST]
+    assert spd.batches == []
+    assert result["changed"] is True
+    assert [r["operation"] for r in result["results"]] == ["updated", "added", "deleted"]
+    assert len(spd.policies) == 2
+
+
+def test_list_of_nothing_asks_the_kernel_nothing(spd, run_module):
+    result = run_module(xfrm_policy, {"policies": []})
+    assert spd.argv == []
+    assert result["changed"] is False and result["results"] == []
+
+
+def test_list_diff(spd, run_module):
+    spd.add(
+        f"src {MN}/128 dst {HA}/128 proto 135 type 5",
+        priority=3,
+        templates=[{"proto": "esp", "reqid": "9", "mode": "transport"}],
+    )
+    result = run_module(xfrm_policy, {"policies": [BU, absent(BA)]}, check=True, diff=True)
+    single = run_module(xfrm_policy, BU, check=True, diff=True)["diff"]
+    assert result["diff"] == {
+        "before": {"policies": [single["before"], {}]},
+        "after": {"policies": [single["after"], {}]},
+    }
+
+
+@pytest.mark.parametrize(
+    "change, msg",
+    [
+        (
+            {"proto": "tcp", "mh_type": None, "sport": 70000},
+            "policies[2].sport: 70000 is not a port (expected 1 to 65535)",
+        ),
+        ({"sport": 500}, "policies[2].sport: only with proto tcp or udp (proto is mobility-header)"),
+        ({"proto": None}, "policies[2].mh_type: only with proto 135 (mobility-header) (no proto given)"),
+        ({"mh_type": 256}, "policies[2].mh_type: 256 is not a Mobility Header type (expected 0 to 255)"),
+        (
+            {"proto": "ipv7"},
+            "policies[2].proto: 'ipv7' is not a protocol "
+            "(expected tcp, udp, ipv6-icmp, 135 (mobility-header) or a number 1-255)",
+        ),
+        (
+            {"dst": "fec0:106:2700::1/64"},
+            "policies[2].dst: 'fec0:106:2700::1/64' is not an IPv6 prefix "
+            "(expected e.g. fec0:106:1100::/64, or an address for /128)",
+        ),
+        (
+            {"templates": [{"reqid": 1}, {"mode": "tunnel", "src": COA}]},
+            "policies[2].templates[1].dst: required with mode tunnel (the outer dst address)",
+        ),
+        (
+            {"templates": [{"src": "fec0::1/64"}]},
+            "policies[2].templates[0].src: 'fec0::1/64' is not an IPv6 address "
+            "(expected e.g. fec0:106:2700::1)",
+        ),
+        (
+            {"templates": [{"spi": 17}]},
+            "policies[2].templates[0].spi: 17 is not an SPI "
+            "(expected an int or a hex string like 0x1001, 256 to 0xffffffff)",
+        ),
+        (
+            {"templates": [{"reqid": -2}]},
+            "policies[2].templates[0].reqid: -2 is out of range (expected 0 to 4294967295)",
+        ),
+        ({"priority": -1}, "policies[2].priority: -1 is out of range (expected 0 to 4294967295)"),
+        ({"src": None}, "policies[2].src: required"),
+        ({"dst": None}, "policies[2].dst: required"),
+        ({"dir": None}, "policies[2].dir: required"),
+    ],
+)
+def test_list_bad_entry_fails_before_touching_the_kernel(spd, run_module, change, msg):
+    bad = {k: v for k, v in dict(BU, **change).items() if v is not None}
+    result = run_module(xfrm_policy, {"policies": [BA, TCP, bad]})
+    assert result["failed"] is True
+    assert result["msg"] == msg
+    assert "\n" not in result["msg"]
+    assert spd.argv == []
+
+
+@pytest.mark.parametrize(
+    "policies, msg",
+    [
+        (
+            [BU, absent(BU)],
+            f"policies[1]: the same policy as policies[0] ({BU_ID}); give each policy once "
+            "(the kernel allows one policy per selector, direction and type)",
+        ),
+        (
+            # other spellings of the selector, other templates: still the same policy
+            [TCP, BU, dict(BU, src=MN.upper(), dst=HA + "/128", proto="mobility-header", templates=[])],
+            f"policies[2]: the same policy as policies[1] ({BU_ID}); give each policy once "
+            "(the kernel allows one policy per selector, direction and type)",
+        ),
+    ],
+)
+def test_list_duplicates(spd, run_module, policies, msg):
+    result = run_module(xfrm_policy, {"policies": policies})
+    assert result["failed"] is True and result["msg"] == msg
+    assert spd.argv == []
+
+
+def test_list_other_direction_or_type_is_another_policy(spd, run_module):
+    result = run_module(
+        xfrm_policy, {"policies": [BU, dict(BU, dir="in"), dict(BU, ptype="sub", priority=5)]}
+    )
+    assert [r["operation"] for r in result["results"]] == ["added"] * 3
+    assert len(spd.batches[0]) == 3
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        # checked by Ansible, which names the option and the list but not the entry
+        (
+            {"policies": [BU, dict(BA, dir="both")]},
+            "value of dir must be one of: in, out, fwd, got: both found in policies",
+        ),
+        (
+            {"policies": [dict(BU, templates=[{"proto": "ah"}])]},
+            "value of proto must be one of: esp, got: ah found in policies -> templates",
+        ),
+        ({"policies": TRIO, "dir": "out"}, "parameters are mutually exclusive: policies|dir"),
+        ({"policies": TRIO, "templates": []}, "parameters are mutually exclusive: policies|templates"),
+    ],
+)
+def test_list_ansible_checks_fail_before_touching_the_kernel(spd, run_module, args, msg):
+    result = run_module(xfrm_policy, args)
+    assert result["failed"] is True and result["msg"] == msg
+    assert spd.argv == []
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        ({"src": MN}, "missing required arguments: dir, dst"),
+        ({"dir": "in", "state": "absent"}, "missing required arguments: dst, src"),
+        ({}, "missing required arguments: dir, dst, src"),
+    ],
+)
+def test_single_form_still_needs_src_dst_and_dir(spd, run_module, args, msg):
+    result = run_module(xfrm_policy, args)
+    assert result["failed"] is True and result["msg"] == msg
+    assert spd.argv == []
+
+
+def test_list_ip_errors_are_reported(spd, run_module):
+    spd.fail["ip -6 xfrm policy update " + BA_ID] = (2, "", "RTNETLINK answers: Invalid argument\n")
+    result = run_module(xfrm_policy, {"policies": [BU, BA]})
+    assert result["failed"] is True
+    assert result["msg"] == f"{BU_UPDATE}; {BA_UPDATE} failed: RTNETLINK answers: Invalid argument"
+
+
+def test_list_listing_error_is_reported(spd, run_module):
+    spd.fail[LIST] = (255, "", 'Object "xfrm" is unknown, try "ip help".\n')
+    result = run_module(xfrm_policy, {"policies": TRIO})
+    assert result["failed"] is True
+    assert result["msg"] == f'{LIST} failed: Object "xfrm" is unknown, try "ip help".'
+    assert spd.batches == []

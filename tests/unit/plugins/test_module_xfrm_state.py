@@ -561,3 +561,319 @@ def test_result_never_contains_a_key(sad, run_module, name):
     assert "invocation" not in result or "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in json.dumps(
         result["invocation"]
     )
+
+
+# ---------------------------------------------------------------------------- the list form (states)
+
+LIST = "ip -6 xfrm state list proto esp"
+CN = "fec0:106:2500::2"
+# three SAs of three kinds: MN -> HA (paper's suite), HA -> MN (GCM, tunnel), CN -> MN (AES-256, tcp only)
+MN_HA = CBC
+HA_MN = dict(GCM, src=HA, dst=MN, spi="0x1002", mode="tunnel", reqid=2)
+CN_MN = dict(CBC, src=CN, dst=MN, spi=0x1003, enc_key=ENC256, selector={"proto": "tcp"})
+ADD_HA_MN = (
+    f"ip -6 xfrm state add src {HA} dst {MN} proto esp spi 0x00001002 reqid 2 mode tunnel "
+    f"aead rfc4106(gcm(aes)) 0x{AEAD} 128"
+)
+ADD_CN_MN = (
+    f"ip -6 xfrm state add src {CN} dst {MN} proto esp spi 0x00001003 reqid 1 mode transport "
+    f"auth-trunc hmac(sha1) 0x{AUTH} 96 enc cbc(aes) 0x{ENC256} sel src ::/0 dst ::/0 proto 6"
+)
+TRIO = [MN_HA, HA_MN, CN_MN]
+
+
+def absent(entry):
+    return {"src": entry["src"], "dst": entry["dst"], "spi": entry["spi"], "state": "absent"}
+
+
+def test_list_installs_every_sa_with_one_listing_and_one_batch(sad, run_module):
+    result = run_module(xfrm_state, {"states": TRIO})
+    assert sad.argv == [LIST, "ip -6 -batch -"]
+    assert sad.batches == [[ADD_CBC, ADD_HA_MN, ADD_CN_MN]]
+    assert result["changed"] is True
+    assert [r["operation"] for r in result["results"]] == ["added", "added", "added"]
+    assert result["results"][1] == {
+        "operation": "added",
+        "differences": [],
+        "state": "present",
+        "spi": "0x00001002",
+        "src": HA,
+        "dst": MN,
+        "proto": "esp",
+        "mode": "tunnel",
+        "reqid": 2,
+        "algorithm": "aes-gcm",
+        "selector": {"src": "::/0", "dst": "::/0", "proto": None},
+    }
+    assert result["results"][2]["selector"] == {"src": "::/0", "dst": "::/0", "proto": "tcp"}
+    assert len(sad.states) == 3
+    # the keys went to ip on stdin, and nowhere else
+    stdin = "\n".join(sad.batches[0])
+    assert all(key in stdin for key in (ENC, AUTH, AEAD, ENC256))
+    assert_no_secret(result, sad)
+
+
+def test_list_second_run_only_lists(sad, run_module):
+    run_module(xfrm_state, {"states": TRIO})
+    sad.argv.clear()
+    sad.batches.clear()
+    result = run_module(xfrm_state, {"states": TRIO})
+    assert sad.argv == [LIST]
+    assert sad.batches == []
+    assert result["changed"] is False
+    assert [(r["operation"], r["differences"]) for r in result["results"]] == [("none", [])] * 3
+
+
+def test_list_mixed_present_and_absent_in_entry_order(sad, run_module):
+    sad.states = [sa(CN, MN, spi=0x1003), sa(MN, HA), sa(HA, MN, proto="route2", mode="ro", coa=CN)]
+    states = [absent(CN_MN), dict(MN_HA, state="present"), absent(dict(HA_MN, spi="0x1004")), HA_MN]
+    result = run_module(xfrm_state, {"states": states})
+    assert sad.argv[-2:] == [LIST, "ip -6 -batch -"]
+    assert sad.batches == [[f"ip -6 xfrm state delete src {CN} dst {MN} proto esp spi 0x00001003", ADD_HA_MN]]
+    assert [r["operation"] for r in result["results"]] == ["deleted", "none", "none", "added"]
+    assert [r["state"] for r in result["results"]] == ["absent", "present", "absent", "present"]
+    assert result["results"][0]["mode"] is None and result["results"][0]["algorithm"] is None
+    assert sorted((s["proto"], s["spi"]) for s in sad.states) == [
+        ("esp", 0x1001),
+        ("esp", 0x1002),
+        ("route2", 0),
+    ]
+    assert_no_secret(result, sad)
+
+
+def test_list_replaces_on_a_key_change_delete_then_add(sad, run_module):
+    run_module(xfrm_state, {"states": TRIO})
+    sad.argv.clear()
+    sad.batches.clear()
+    result = run_module(xfrm_state, {"states": [HA_MN, dict(MN_HA, enc_key=ENC2), CN_MN]})
+    assert sad.argv == [LIST, "ip -6 -batch -"]
+    assert sad.batches == [[DELETE, ADD_CBC.replace(ENC, ENC2)]]
+    assert [(r["operation"], r["differences"]) for r in result["results"]] == [
+        ("none", []),
+        ("replaced", ["keys"]),
+        ("none", []),
+    ]
+    assert_no_secret(result, sad)
+
+
+def test_list_check_mode_lists_and_changes_nothing(sad, run_module):
+    sad.states = [sa(MN, HA, reqid=9), sa(CN, MN, spi=0x1003)]
+    result = run_module(xfrm_state, {"states": [MN_HA, HA_MN, absent(CN_MN)]}, check=True)
+    assert sad.argv == [LIST]
+    assert sad.batches == []
+    assert result["changed"] is True
+    assert [r["operation"] for r in result["results"]] == ["replaced", "added", "deleted"]
+    assert [(s["src"], s["reqid"]) for s in sad.states] == [(MN, 9), (CN, 1)]
+
+
+def test_list_of_nothing_asks_the_kernel_nothing(sad, run_module):
+    result = run_module(xfrm_state, {"states": []})
+    assert sad.argv == []
+    assert result["changed"] is False and result["results"] == []
+
+
+def test_list_diff_has_every_entry_and_no_key(sad, run_module):
+    sad.states = [sa(MN, HA), sa(CN, MN, spi=0x1003)]
+    states = [dict(MN_HA, enc_key=ENC2), absent(CN_MN), HA_MN]
+    result = run_module(xfrm_state, {"states": states}, diff=True)
+    before, after = result["diff"]["before"]["states"], result["diff"]["after"]["states"]
+    assert len(before) == len(after) == 3
+    assert before[0]["keys"] == "<hidden>" and after[0]["keys"] == "<hidden> (changed)"
+    assert before[1]["spi"] == "0x00001003" and after[1] == {}
+    assert before[2] == {} and after[2]["algorithm"] == "aes-gcm" and after[2]["keys"] == "<hidden>"
+    assert_no_secret(result, sad)
+
+
+def test_list_spi_clash_fails_before_any_change(sad, run_module):
+    sad.states = [sa("fec0:106:1100::99", HA)]
+    result = run_module(xfrm_state, {"states": [HA_MN, MN_HA]})
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"states[1].spi: 0x00001001 towards {HA} (proto esp) is already used by the SA from "
+        "fec0:106:1100::99; the kernel allows one SA per destination, protocol and SPI"
+    )
+    assert sad.argv == [LIST]  # HA_MN, fine on its own, was not added either
+    assert len(sad.states) == 1
+    assert_no_secret(result, sad)
+
+
+def test_list_absent_leaves_another_source_sa_alone(sad, run_module, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
+    sad.states = [sa("fec0:106:1100::99", HA)]
+    result = run_module(xfrm_state, {"states": [HA_MN, absent(MN_HA)]})
+    assert sad.batches == [[ADD_HA_MN]]
+    assert [r["operation"] for r in result["results"]] == ["added", "none"]
+    assert warnings == [
+        f"states[1]: spi 0x00001001 towards {HA} is used by the SA from fec0:106:1100::99, "
+        "which is not the one to remove; left alone"
+    ]
+
+
+@pytest.mark.parametrize(
+    "states, msg",
+    [
+        (
+            [absent(MN_HA), MN_HA],
+            f"states[1].spi: 0x00001001 towards {HA} (proto esp) is the SA of states[0] too; give each SA "
+            "once (the kernel allows one SA per destination, protocol and SPI)",
+        ),
+        (
+            # another source, another spelling of the SPI: still the kernel's same SA
+            [MN_HA, HA_MN, dict(CN_MN, dst=HA, spi=4097)],
+            f"states[2].spi: 0x00001001 towards {HA} (proto esp) is the SA of states[0] too; give each SA "
+            "once (the kernel allows one SA per destination, protocol and SPI)",
+        ),
+    ],
+)
+def test_list_duplicates(sad, run_module, states, msg):
+    result = run_module(xfrm_state, {"states": states})
+    assert result["failed"] is True and result["msg"] == msg
+    assert sad.argv == []
+
+
+@pytest.mark.parametrize(
+    "change, msg",
+    [
+        (
+            {"enc_key": ENC[:30]},
+            "states[2].enc_key: 15 bytes given; algorithm aes-cbc-hmac-sha1 takes 16, 24 or 32 bytes "
+            "(32, 48 or 64 hex digits)",
+        ),
+        (
+            {"auth_key": None},
+            "states[2].auth_key: required with algorithm aes-cbc-hmac-sha1 (20 bytes (40 hex digits))",
+        ),
+        (
+            {"aead_key": AEAD},
+            "states[2].aead_key: not used with algorithm aes-cbc-hmac-sha1 (it takes auth_key and enc_key)",
+        ),
+        (
+            {"auth_key": "0x" + "g" * 40},
+            "states[2].auth_key: not a hex string (expected 20 bytes (40 hex digits), optionally prefixed "
+            "with 0x)",
+        ),
+        (
+            {"algorithm": "aes-gcm", "enc_key": None, "auth_key": None, "aead_key": ENC},
+            "states[2].aead_key: 16 bytes given; algorithm aes-gcm takes 20, 28 or 36 bytes "
+            "(40, 56 or 72 hex digits)",
+        ),
+        ({"algorithm": None}, "states[2].algorithm: required with state present"),
+        ({"src": None}, "states[2].src: required"),
+        ({"dst": None}, "states[2].dst: required"),
+        ({"spi": None}, "states[2].spi: required"),
+        (
+            {"spi": "0x0ff"},
+            "states[2].spi: '0x0ff' is not an SPI (expected an int or a hex string like 0x1001, "
+            "256 to 0xffffffff)",
+        ),
+        (
+            {"src": "fec0::2/64"},
+            "states[2].src: 'fec0::2/64' is not an IPv6 address (expected e.g. fec0:106:2700::1)",
+        ),
+        ({"dst": "mn"}, "states[2].dst: 'mn' is not an IPv6 address (expected e.g. fec0:106:2700::1)"),
+        ({"reqid": 2**32}, "states[2].reqid: 4294967296 is out of range (expected 0 to 4294967295)"),
+        (
+            {"selector": {"dst": "fec0::/33x"}},
+            "states[2].selector.dst: 'fec0::/33x' is not an IPv6 prefix (expected e.g. fec0:106:1100::/64, "
+            "or an address for /128)",
+        ),
+        (
+            {"selector": {"proto": 256}},
+            "states[2].selector.proto: 256 is not a protocol (expected tcp, udp, ipv6-icmp, "
+            "135 (mobility-header) or a number 1-255)",
+        ),
+    ],
+)
+def test_list_bad_entry_fails_before_touching_the_kernel(sad, run_module, change, msg):
+    bad = {k: v for k, v in dict(CN_MN, **change).items() if v is not None}
+    result = run_module(xfrm_state, {"states": [MN_HA, HA_MN, bad]})
+    assert result["failed"] is True
+    assert result["msg"] == msg
+    assert "\n" not in result["msg"]
+    assert sad.argv == []
+    assert_no_secret(result, sad)
+
+
+def test_list_an_absent_entry_needs_no_algorithm_and_ignores_keys(sad, run_module):
+    sad.states = [sa(MN, HA)]
+    result = run_module(xfrm_state, {"states": [dict(absent(MN_HA), enc_key="not even hex")]})
+    assert sad.batches == [[DELETE]]
+    assert result["results"][0]["operation"] == "deleted"
+    assert_no_secret(result, sad)
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        # checked by Ansible, which names the option and the list but not the entry
+        (
+            {"states": [MN_HA, dict(HA_MN, mode="beet")]},
+            "value of mode must be one of: transport, tunnel, got: beet found in states",
+        ),
+        ({"states": TRIO, "src": MN}, "parameters are mutually exclusive: states|src"),
+        ({"states": TRIO, "state": "absent"}, "parameters are mutually exclusive: states|state"),
+    ],
+)
+def test_list_ansible_checks_fail_before_touching_the_kernel(sad, run_module, args, msg):
+    result = run_module(xfrm_state, args)
+    assert result["failed"] is True and result["msg"] == msg
+    assert sad.argv == []
+    assert_no_secret(result, sad)
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        ({"src": MN}, "missing required arguments: dst, spi"),
+        ({"spi": 4097, "state": "absent"}, "missing required arguments: dst, src"),
+        ({}, "missing required arguments: dst, spi, src"),
+    ],
+)
+def test_single_form_still_needs_src_dst_and_spi(sad, run_module, args, msg):
+    result = run_module(xfrm_state, args)
+    assert result["failed"] is True and result["msg"] == msg
+    assert sad.argv == []
+
+
+def test_list_ip_errors_are_reported_without_keys(sad, run_module):
+    sad.fail["ip -6 xfrm state add src " + HA] = (2, "", "Error: Requested AEAD algorithm not found.\n")
+    result = run_module(xfrm_state, {"states": TRIO})
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"{ADD_CBC.replace('0x' + AUTH, '<hidden>').replace('0x' + ENC, '<hidden>')}; "
+    )
+    assert result["msg"].endswith("failed: Error: Requested AEAD algorithm not found.")
+    assert_no_secret(result, sad)
+
+
+def test_list_listing_error_is_reported(sad, run_module):
+    sad.fail[LIST] = (1, "", "RTNETLINK answers: Protocol not supported\n")
+    result = run_module(xfrm_state, {"states": TRIO})
+    assert result["failed"] is True
+    assert result["msg"] == f"{LIST} failed: RTNETLINK answers: Protocol not supported"
+    assert sad.batches == []
+
+
+LIST_SCENARIOS = {
+    "create": ([], TRIO, {}),
+    "no-op": ([sa(MN, HA)], [MN_HA], {}),
+    "replace": ([sa(MN, HA)], [dict(MN_HA, enc_key=ENC2), HA_MN], {}),
+    "mixed": ([sa(MN, HA), sa(CN, MN, spi=0x1003)], [absent(MN_HA), CN_MN, HA_MN], {}),
+    "clash": ([sa("fec0::99", HA)], [HA_MN, MN_HA], {}),
+    "bad length": ([], [MN_HA, dict(CN_MN, auth_key=ENC256)], {}),
+    "duplicate": ([], [MN_HA, dict(MN_HA, enc_key=ENC2)], {}),
+    "check+diff": ([sa(MN, HA)], [dict(MN_HA, enc_key=ENC2), CN_MN], {"check": True, "diff": True}),
+    "diff": ([sa(MN, HA, reqid=5)], [dict(MN_HA, enc_key=ENC256.upper()), HA_MN], {"diff": True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIST_SCENARIOS))
+def test_list_result_never_contains_a_key(sad, run_module, name):
+    states, entries, mode = LIST_SCENARIOS[name]
+    sad.states = [dict(s) for s in states]
+    result = run_module(xfrm_state, {"states": entries}, **mode)
+    assert_no_secret(result, sad)
+    assert "invocation" not in result or "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in json.dumps(
+        result["invocation"]
+    )

@@ -220,6 +220,60 @@ def test_state_listing_has_no_policy_directions():
     assert all(p["dir"] is None for p in xfrm.parse_policies(STATES))
 
 
+def test_state_index_by_destination_protocol_and_spi():
+    index = xfrm.state_index(xfrm.parse_states(STATES))
+    assert sorted(k for k in index if k[1] == "esp") == [
+        ("fec0:106:1100::2", "esp", 0x1002),
+        ("fec0:106:2500::1", "esp", 0xC96A85DA),
+        ("fec0:106:2700::1", "esp", 0x1001),
+    ]
+    assert index[("fec0:106:2700::1", "esp", 0x1001)]["src"] == "fec0:106:1100::2"
+    # the first of a kind wins (the kernel has one; a listing repeated by mistake changes nothing)
+    again = xfrm.parse_states(STATES.replace("reqid 1 mode", "reqid 9 mode"))
+    assert (
+        xfrm.state_index(xfrm.parse_states(STATES) + again)[("fec0:106:2700::1", "esp", 0x1001)]["reqid"] == 1
+    )
+
+
+def _wanted_selector(src, dst, proto=0, sport=0, dport=0, mh_type=None):
+    """A selector as xfrm_policy builds it from its options."""
+    sel = dict(xfrm.any_selector(), src=xfrm.ipv6_prefix(src), dst=xfrm.ipv6_prefix(dst), proto=proto)
+    return dict(sel, sport=sport, dport=dport, type=mh_type)
+
+
+def test_policy_index_finds_wanted_policies_in_a_real_listing():
+    index = xfrm.policy_index(xfrm.parse_policies(POLICIES_IPROUTE2_61 + POLICIES_MIP6))
+    found = {
+        "mh 6 in": xfrm.policy_id(_wanted_selector("fec0::1", "fec0::2", 135, mh_type=6), "in", "main"),
+        "udp 500": xfrm.policy_id(_wanted_selector("fec0::1", "fec0::2", 17, 500, 500), "in", "main"),
+        "ospf": xfrm.policy_id(_wanted_selector("fec0::1", "fec0::2", 89), "in", "main"),
+        "sub": xfrm.policy_id(_wanted_selector("fec0:1::/64", "fec0:2::/64"), "in", "sub"),
+        "block": xfrm.policy_id(_wanted_selector("fec0:1::/64", "fec0:2::/64"), "fwd", "main"),
+        "mip6 sub": xfrm.policy_id(_wanted_selector("::/0", "::/0", 135, mh_type=3), "out", "sub"),
+    }
+    assert {name: index[key]["priority"] for name, key in found.items()} == {
+        "mh 6 in": 0,
+        "udp 500": 0,
+        "ospf": 0,
+        "sub": 7,
+        "block": 5,
+        "mip6 sub": 10,
+    }
+    missing = {
+        "other direction": xfrm.policy_id(
+            _wanted_selector("fec0::1", "fec0::2", 135, mh_type=6), "out", "main"
+        ),
+        "other type": xfrm.policy_id(_wanted_selector("fec0:1::/64", "fec0:2::/64"), "in", "main"),
+        "other mh type": xfrm.policy_id(_wanted_selector("fec0::1", "fec0::2", 135, mh_type=5), "in", "main"),
+        "no ports": xfrm.policy_id(_wanted_selector("fec0::1", "fec0::2", 17), "in", "main"),
+        # the ICMPv6 policy has "code 0", which xfrm_policy cannot ask for
+        "icmp type": xfrm.policy_id(_wanted_selector("fec0::1", "fec0::2", 58, mh_type=135), "out", "main"),
+        "socket policy": xfrm.policy_id(_wanted_selector("::/0", "::/0"), "in", "main"),
+    }
+    assert [name for name, key in missing.items() if key in index] == []
+    assert len(index) == 9  # every policy but the socket one
+
+
 # ---------------------------------------------------------------------------- input checks
 
 

@@ -189,6 +189,27 @@ def test_up_qemu_failure_is_one_line_and_removes_the_pid_file(
     assert isolated_lab.ssh_config.exists() and isolated_lab.known_hosts.exists()
 
 
+def test_up_makes_the_labs_ipsec_keys_once(isolated_lab, monkeypatch, free_port, fake_image, qemu_installed):
+    monkeypatch.setenv("MVPN_VLAB_PORT", str(free_port))
+    img = image.Image(fake_image)
+    monkeypatch.setattr(machine.image_mod, "build", lambda mirror=None: img)
+    monkeypatch.setattr(machine, "_ensure_key", lambda lab: PUBKEY)
+    monkeypatch.setattr(
+        machine.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "boom")
+    )
+    with pytest.raises(LabError):
+        machine.up()
+    keys = isolated_lab.ipsec_keys
+    assert keys.parent == isolated_lab.directory and keys.name == "ipsec-keys.yml"
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    text = keys.read_text()
+    assert "mvpn_ipsec_keys:" in text and text.count("aead_key:") == 6 and text.count("enc_key:") == 6
+    # a second up keeps the lab's keys
+    with pytest.raises(LabError):
+        machine.up()
+    assert keys.read_text() == text
+
+
 # --- QEMU command line -----------------------------------------------------------------
 
 
