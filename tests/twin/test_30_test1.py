@@ -1,9 +1,10 @@
 """The paper's Test 1 on the twin: IPsec and plain configurations, and no key in any output.
 
-CI runs the configurations in CI_CONFIGURATIONS: every IPsec mode with both cipher suites, on the
-home and the foreign link, both addressing modes. MVPN_TEST1_ALL=1 runs all 24 (about
-RUN_ALL_MINUTES minutes on a 2-core machine). The run is verbose (-vvv): the security check reads
-its output, the run folder, the daemons' logs and the twin's journal for the lab's keys.
+CI runs the configurations in CI_CONFIGURATIONS (CI's 90 minutes hold no more): both IPsec modes,
+both cipher suites, the home and the foreign link, both addressing modes, and the plain row that
+once broke (static addressing on the foreign link). MVPN_TEST1_ALL=1 runs all 24. The run is
+verbose (-vvv): the security check reads its output, the run folder, the daemons' logs and the
+twin's journal for the lab's keys.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from conftest import BIN, cli, run_logged, tail
 
 # One regular expression per configuration id (re.search), in the matrix's order.
 CI_CONFIGURATIONS = [
-    "addr-static_ipsec-none_suite-paper_loc-home",
     "addr-static_ipsec-transport_suite-aead_loc-home",
     "addr-static_ipsec-tunnel_suite-paper_loc-home",
-    "addr-static_ipsec-none_suite-aead_loc-foreign",
-    "addr-radvd_ipsec-none_suite-paper_loc-home",
+    "addr-static_ipsec-none_suite-paper_loc-foreign",
     "addr-radvd_ipsec-transport_suite-paper_loc-foreign",
     "addr-radvd_ipsec-tunnel_suite-aead_loc-foreign",
 ]
