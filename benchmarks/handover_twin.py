@@ -1,13 +1,16 @@
-"""Handover times on the twin for {bt, ro} x {ra, l2}, with and without TCP recovery.
+"""Handover times on the twin for {bt, ro} x {ra, l2}, with and without TCP recovery, and IPsec.
 
     .venv/bin/python benchmarks/handover_twin.py [--repetitions 5] [--run RUN_DIR] [--no-tcp-recovery]
+        [--ipsec none|transport|tunnel ...]
 
 Without --run it runs playbooks/test2_wlan.yml on the running twin with eight configurations
 (the four of Test 2, and each again with the mobile node's tcp_recovery option) and analyses
 the new run folder; with --run it only analyses an existing one. It prints, per configuration,
 the median and min-max of the total handover time (the paper's definition: forced SSID switch
 to the first TCP data packet after it, MN capture) beside the paper's average and range, then
-the median of every phase, so the reader sees where the time goes.
+the median of every phase, so the reader sees where the time goes, and the share of the
+next_tcp phase in the total (the paper: 66% in tunnel mode, its routing tables flushed).
+--ipsec picks the IPsec modes (default none); IPsec rows protect the MN-HA signalling as Test 2's do.
 
 Targets on the twin (issue 3): bt with l2 detection, median total <= 0.5 s; ro with l2 <= 1.0 s;
 with ra detection and paper-like RA timers, seconds as in the paper. A benchmark, not a test:
@@ -34,23 +37,32 @@ from mvpn_lab.analysis.summary import load_paper  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def configurations(tcp_recovery: bool, movements: tuple[str, ...] = ("ra", "l2")) -> list[dict[str, object]]:
+def configurations(
+    tcp_recovery: bool, movements: tuple[str, ...] = ("ra", "l2"), ipsec: tuple[str, ...] = ("none",)
+) -> list[dict[str, object]]:
     out = []
-    for recovery in (False, True) if tcp_recovery else (False,):
-        for mip6 in ("bt", "ro"):
-            for md in movements:
-                cid = f"mip6-{mip6}_ipsec-none_md-{md}" + ("_tcp-recovery" if recovery else "")
-                out.append({"id": cid, "mip6": mip6, "ipsec": "none", "movement_detection": md,
-                            "profile": "wlan", "tcp_recovery": recovery})  # fmt: skip
+    for mode in ipsec:
+        for recovery in (False, True) if tcp_recovery else (False,):
+            for mip6 in ("bt", "ro"):
+                for md in movements:
+                    cid = f"mip6-{mip6}_ipsec-{mode}_md-{md}" + ("_tcp-recovery" if recovery else "")
+                    out.append({"id": cid, "mip6": mip6, "ipsec": mode, "suite": "paper",
+                                "signalling": mode != "none", "movement_detection": md,
+                                "profile": "wlan", "tcp_recovery": recovery})  # fmt: skip
     return out
 
 
-def run_test2(repetitions: int, tcp_recovery: bool, movements: tuple[str, ...] = ("ra", "l2")) -> Path:
+def run_test2(
+    repetitions: int,
+    tcp_recovery: bool,
+    movements: tuple[str, ...] = ("ra", "l2"),
+    ipsec: tuple[str, ...] = ("none",),
+) -> Path:
     results = Path(tempfile.mkdtemp(prefix="mvpn-bench-"))
     extra = {
         "mvpn_results_dir": str(results),
         "mvpn_test2_repetitions": repetitions,
-        "mvpn_test2_configurations": configurations(tcp_recovery, movements),
+        "mvpn_test2_configurations": configurations(tcp_recovery, movements, ipsec),
     }
     argv = [str(BIN / "ansible-playbook"), "playbooks/test2_wlan.yml", "-e", json.dumps(extra)]
     print(f"running Test 2 ({len(extra['mvpn_test2_configurations'])} configurations x {repetitions})...",
@@ -73,11 +85,18 @@ def main() -> int:
     parser.add_argument("--no-tcp-recovery", action="store_true", help="skip the TCP recovery configurations")
     parser.add_argument("--movement", choices=["ra", "l2"], action="append",
                         help="only these movement detections (repeatable; default both)")  # fmt: skip
+    parser.add_argument("--ipsec", choices=["none", "transport", "tunnel"], action="append",
+                        help="IPsec modes to run (repeatable; default none)")  # fmt: skip
     parser.add_argument("--run", dest="runs", type=Path, action="append", default=[],
                         help="analyse this run folder, not a new run (repeatable: merged)")  # fmt: skip
     args = parser.parse_args()
     runs = args.runs or [
-        run_test2(args.repetitions, not args.no_tcp_recovery, tuple(args.movement or ("ra", "l2")))
+        run_test2(
+            args.repetitions,
+            not args.no_tcp_recovery,
+            tuple(args.movement or ("ra", "l2")),
+            tuple(args.ipsec or ("none",)),
+        )
     ]
     handovers_all = [h for run in runs for h in analyze_run(run).handovers]
     run = ", ".join(str(r) for r in runs)
@@ -91,7 +110,8 @@ def main() -> int:
     for cid, handovers in by_config.items():
         totals = [h.total_s for h in handovers if h.total_s is not None]
         incomplete = len(handovers) - len(totals)
-        ref = paper.get((handovers[0].config.mip6, "none"), {})
+        conf = handovers[0].config
+        ref = paper.get((conf.mip6, conf.ipsec)) or paper.get(("any", conf.ipsec)) or {}
         ref_text = f"{ref.get('avg', '-')} ({ref.get('min', '-')}-{ref.get('max', '-')})" if ref else "-"
         med = statistics.median(totals) if totals else None
         print(f"{cid:42} {len(totals):>3} {fmt(med):>7} {fmt(min(totals, default=None)):>6} "
@@ -106,6 +126,13 @@ def main() -> int:
             values = [h.phases[m] for h in handovers if isinstance(h.phases.get(m), int | float)]
             cells.append(fmt(statistics.median(values)) if values else "-")
         print(f"{cid:42} " + " ".join(f"{c:>8}" for c in cells))
+    print()
+    print("share of next_tcp in the total (median of per-handover shares; the paper: 66% in tunnel mode):")
+    for cid, handovers in by_config.items():
+        shares = [h.phases["next_tcp"] / h.total_s for h in handovers
+                  if h.total_s and isinstance(h.phases.get("next_tcp"), int | float)]  # fmt: skip
+        share = f"{100 * statistics.median(shares):5.0f}%  (n={len(shares)})" if shares else "-"
+        print(f"{cid:42} {share}")
     print()
     print("targets on the twin: bt+l2 median <= 0.5 s, ro+l2 median <= 1.0 s")
     return 0
