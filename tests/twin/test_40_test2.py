@@ -29,6 +29,9 @@ CI_CONFIGURATIONS = [
     "mip6-ro_ipsec-tunnel_md-ra",
 ]
 RUN_ALL = os.environ.get("MVPN_TEST2_ALL") == "1"
+# MVPN_TEST2_CONFIGS=id,id,... runs those (in the matrix's order) instead of CI_CONFIGURATIONS
+if os.environ.get("MVPN_TEST2_CONFIGS"):
+    CI_CONFIGURATIONS = [c for c in ALL if c in os.environ["MVPN_TEST2_CONFIGS"].split(",")]
 MARKER = b"MVPN-LAB-CLEARTEXT-MARKER"  # a line of the served file every 64 KiB (test_file module)
 
 
