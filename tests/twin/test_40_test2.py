@@ -2,8 +2,8 @@
 
 CI runs one repetition (MVPN_TEST2_REPETITIONS, default 1) of CI_CONFIGURATIONS to stay inside its
 time budget: every IPsec mode, bt and ro, l2 and ra movement detection, tunnel mode under bt (the
-paper's failure) and under ro. MVPN_TEST2_ALL=1 runs all 12; the playbook's own default is 5 repetitions
-of all 12.
+paper's failure) and under ro. MVPN_TEST2_ALL=1 runs all 12, MVPN_TEST2_CONFIGS=id,id the given
+ones; the playbook's own default is 5 repetitions of all 12.
 """
 
 from __future__ import annotations
