@@ -459,7 +459,7 @@ class Daemon:
         except NdiscError as exc:
             self.events.warning("ra_dropped", f"router advertisement from {src} on {iface}: {exc}")
             return
-        prefixes = ra.autoconf_prefixes()
+        prefixes = ra.link_prefixes()
         self.counters.inc("ra_received")
         self.events.info("router_advertisement", iface=iface, router=src, prefixes=prefixes)
         if self._routers.get(iface) != src:

@@ -78,6 +78,12 @@ class RouterAdvertisement:
         """Prefixes a host forms addresses in: A flag set, valid lifetime not zero."""
         return [p.prefix for p in self.prefixes if p.autonomous and p.valid_lifetime > 0]
 
+    def link_prefixes(self) -> list[IPv6Network]:
+        """Prefixes of the link the RA describes: on-link (L) or autonomous (A) flag set, valid
+        lifetime not zero. Movement detection uses these: with manually allocated addresses the
+        router advertises its prefix on-link only (the paper's radvd static mode)."""
+        return [p.prefix for p in self.prefixes if (p.on_link or p.autonomous) and p.valid_lifetime > 0]
+
 
 def _options(data: bytes, start: int) -> list[tuple[int, bytes]]:
     out = []

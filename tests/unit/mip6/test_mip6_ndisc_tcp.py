@@ -67,6 +67,17 @@ def test_parse_router_advertisement_from_scapy():
     assert [p.prefix for p in ra.prefixes] == [FOREIGN1, FOREIGN2, IPv6Network("2001:db8:5::/64")]
     # only autonomous prefixes with a valid lifetime make addresses
     assert ra.autoconf_prefixes() == [FOREIGN1]
+    # movement detection: every prefix of the link (on-link or autonomous) with a valid lifetime
+    assert ra.link_prefixes() == [FOREIGN1, FOREIGN2]
+
+
+def test_link_prefixes_need_the_on_link_or_the_autonomous_flag():
+    pkt = ICMPv6ND_RA(routerlifetime=1800)
+    for prefix, on_link, auto in (("2001:db8:2::", 1, 0), ("2001:db8:4::", 0, 1), ("2001:db8:5::", 0, 0)):
+        pkt = pkt / ICMPv6NDOptPrefixInfo(prefix=prefix, prefixlen=64, L=on_link, A=auto, validlifetime=60)
+    ra = parse_ra(bytes(IPv6(src="fe80::1", dst="ff02::1") / pkt)[40:])
+    assert ra.link_prefixes() == [FOREIGN1, FOREIGN2]
+    assert ra.autoconf_prefixes() == [FOREIGN2]
 
 
 @pytest.mark.parametrize(
