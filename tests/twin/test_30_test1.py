@@ -13,9 +13,10 @@ import base64
 import json
 import os
 import re
-from pathlib import Path
 
 from conftest import BIN, cli, run_logged, tail
+
+from mvpn_lab.vlab.machine import default_lab
 
 # One regular expression per configuration id (re.search), in the matrix's order.
 CI_CONFIGURATIONS = [
@@ -25,13 +26,13 @@ CI_CONFIGURATIONS = [
     "addr-radvd_ipsec-tunnel_suite-aead_loc-foreign",
 ]
 RUN_ALL = os.environ.get("MVPN_TEST1_ALL") == "1"
+KEY_FILE = default_lab().ipsec_keys  # the lab's own keys, made by 'mvpn-lab vlab up'
 
 
 def _lab_keys() -> dict[str, dict[str, str]]:
     import yaml
 
-    state = os.environ.get("MVPN_VLAB_DIR") or str(Path.home() / ".local/state/mvpn-lab/twin")
-    return yaml.safe_load((Path(state) / "ipsec-keys.yml").read_text())["mvpn_ipsec_keys"]
+    return yaml.safe_load(KEY_FILE.read_text())["mvpn_ipsec_keys"]
 
 
 def _key_forms(keys: dict[str, dict[str, str]]) -> list[tuple[str, str, bool]]:
@@ -111,5 +112,4 @@ def test_test1_validation_with_ipsec_and_no_key_in_any_output(twin, tmp_path):
     assert journal.returncode == 0 and journal.stdout.count("\n") > 100, journal.stderr
     assert not _leaks(journal.stdout, forms)
     # the check can fail: the key file itself shows every key in hex
-    state = os.environ.get("MVPN_VLAB_DIR") or str(Path.home() / ".local/state/mvpn-lab/twin")
-    assert len(_leaks((Path(state) / "ipsec-keys.yml").read_text(), forms)) == 6 * 3 * 2
+    assert len(_leaks(KEY_FILE.read_text(), forms)) == 6 * 3 * 2
