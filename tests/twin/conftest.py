@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,23 +30,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def run_logged(
-    name: str, argv: list[str], timeout: float, env: dict[str, str] | None = None
+    name: str, argv: list[str], timeout: float, env: dict[str, str] | None = None, *, stamp: bool = False
 ) -> tuple[int, str]:
-    """Run a long command from the repository root, its output into tests/output/NAME.log."""
+    """Run a long command from the repository root, its output into tests/output/NAME.log.
+
+    With ``stamp`` every line starts with the seconds since the start (``[  123.4] ``), so a
+    slow step shows in the log.
+    """
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log = OUTPUT / f"{name}.log"
     started = time.monotonic()
     with log.open("w") as fh:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             argv,
             cwd=ROOT,
-            stdout=fh,
+            stdout=subprocess.PIPE if stamp else fh,
             stderr=subprocess.STDOUT,
-            timeout=timeout,
             env={**os.environ, **(env or {})},
-            check=False,
+            text=stamp,
+            errors="replace" if stamp else None,
         )
+        watchdog = threading.Timer(timeout, proc.kill)
+        watchdog.start()
+        try:
+            if stamp:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    fh.write(f"[{time.monotonic() - started:7.1f}] {line}")
+                    fh.flush()
+            proc.wait()
+        finally:
+            watchdog.cancel()
     elapsed = time.monotonic() - started
+    if elapsed >= timeout:
+        raise subprocess.TimeoutExpired(argv, timeout)
     print(f"{name}: exit {proc.returncode} in {elapsed:.0f} s (log {log})")
     return proc.returncode, log.read_text(errors="replace")
 

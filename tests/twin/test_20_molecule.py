@@ -6,7 +6,7 @@ from conftest import BIN, run_logged, tail
 
 
 def test_molecule_all_scenarios(twin):
-    code, out = run_logged("molecule", [str(BIN / "molecule"), "test", "--all"], timeout=3600)
+    code, out = run_logged("molecule", [str(BIN / "molecule"), "test", "--all"], timeout=3600, stamp=True)
     assert code == 0, f"molecule test --all failed:\n{tail(out, 120)}"
     # The idempotence step ran and passed for every scenario.
     scenarios = ("default", "topology", "radvd", "hostapd", "station", "webserver", "capture")

@@ -65,17 +65,22 @@ def route_optimised_mn(twin):
     sh(None, f"cp {conf} {conf}.orig && sed -i 's/^mode: bt$/mode: ro/' {conf} && "
        f"printf 'correspondents: [\"{CN}\"]\\n' >> {conf} && systemctl restart mvpn-mip6@mn")  # fmt: skip
     sh("mn", f"wpa_cli -p {WPA} select_network 0")
-    wait_for("the MN's daemon", lambda: status("mn")["mode"] == "ro" if _up("mn") else False)
+    try:
+        wait_for("the MN's daemon in ro", lambda: _mode("mn") == "ro")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{sh(None, 'journalctl -u mvpn-mip6@mn -n 40 --no-pager')}") from None
     wait_for("no binding at the home agent", lambda: binding("ha") is None)
     yield
     sh("mn", f"wpa_cli -p {WPA} select_network 0")
     sh(None, f"mv {conf}.orig {conf} && systemctl restart mvpn-mip6@mn")
-    wait_for("the MN's daemon back in bt", lambda: _up("mn") and status("mn")["mode"] == "bt")
+    wait_for("the MN's daemon back in bt", lambda: _mode("mn") == "bt")
 
 
-def _up(host: str) -> bool:
-    proc = cli("vlab", "ssh", "--host", host, "--", f"test -S /run/mvpn-lab/{host}/mip6/mip6.sock")
-    return proc.returncode == 0
+def _mode(host: str) -> str | None:
+    """The daemon's mode, or None while it does not answer on its control socket."""
+    command = f"python3 {BUNDLE} mip6 status --socket /run/mvpn-lab/{host}/mip6/mip6.sock"
+    proc = cli("vlab", "ssh", "--host", host, "--", command)
+    return json.loads(proc.stdout).get("mode") if proc.returncode == 0 else None
 
 
 def xfrm_drops(host: str) -> int:

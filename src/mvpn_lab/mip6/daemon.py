@@ -94,6 +94,7 @@ from mvpn_lab.mip6.netlink import (
     RouteEvent,
 )
 from mvpn_lab.mip6.node import Node
+from mvpn_lab.mip6.sdnotify import notify
 from mvpn_lab.mip6.tcprecovery import TcpRecovery
 
 SHUTDOWN_WAIT = 2.0  # seconds to wait for the BA of the deregistration sent at exit
@@ -232,6 +233,7 @@ class Daemon:
         if self.stopping:
             return
         self.stopping = True
+        notify("STOPPING=1")
         self.events.info("stopping")
         node = self.node
         cfg = self.cfg
@@ -300,6 +302,7 @@ class Daemon:
             ):
                 if obj is not None:
                     sel.register(obj, selectors.EVENT_READ, handler)
+            notify("READY=1")
             while True:
                 if self._stop_requested and not self.stopping:
                     self._guard("shutdown", self.begin_shutdown)

@@ -472,7 +472,11 @@ class _SelectableMH(FakeMH):
         self.b.close()
 
 
-def test_run_loop_serves_timers_and_stops_on_sigterm(tmp_path):
+def test_run_loop_serves_timers_and_stops_on_sigterm(tmp_path, monkeypatch):
+    notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify_sock.bind(str(tmp_path / "notify"))
+    notify_sock.settimeout(2)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
     mh = _SelectableMH()
     daemon, stream = make(cn_config(), clock=SystemClock(), mh=mh, ndisc=None, raw=None)
     server = ControlServer(str(tmp_path / "cn.sock"), {"status": daemon.status})
@@ -487,6 +491,9 @@ def test_run_loop_serves_timers_and_stops_on_sigterm(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before
     assert ticks == [1.0] and mh.closed and not (tmp_path / "cn.sock").exists()
     assert [r["event"] for r in lines(stream)][-2:] == ["stopping", "stop"]
+    # systemd (Type=notify) heard that the control socket was ready, then that it stops
+    assert [notify_sock.recv(64), notify_sock.recv(64)] == [b"READY=1", b"STOPPING=1"]
+    notify_sock.close()
 
 
 # ------------------------------------------------------------------------------ control socket
