@@ -35,8 +35,12 @@ def sh(host: str | None, command: str, timeout: float = 120) -> str:
     return proc.stdout
 
 
+def _status_command(host: str) -> str:
+    return f"python3 {BUNDLE} mip6 status --socket /run/mvpn-lab/{host}/mip6/mip6.sock"
+
+
 def status(host: str) -> dict[str, Any]:
-    return json.loads(sh(host, f"python3 {BUNDLE} mip6 status --socket /run/mvpn-lab/{host}/mip6/mip6.sock"))
+    return json.loads(sh(host, _status_command(host)))
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 90) -> Any:
@@ -78,8 +82,7 @@ def route_optimised_mn(twin):
 
 def _mode(host: str) -> str | None:
     """The daemon's mode, or None while it does not answer on its control socket."""
-    command = f"python3 {BUNDLE} mip6 status --socket /run/mvpn-lab/{host}/mip6/mip6.sock"
-    proc = cli("vlab", "ssh", "--host", host, "--", command)
+    proc = cli("vlab", "ssh", "--host", host, "--", _status_command(host))
     return json.loads(proc.stdout).get("mode") if proc.returncode == 0 else None
 
 
