@@ -148,9 +148,8 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
              "-e", "frame.len"],
             capture_output=True, text=True, timeout=600, check=True,
         )  # fmt: skip
-        all_rows = [line.split("\t") for line in proc.stdout.splitlines()]
-        link_polls = [row for row in all_rows if row[1] and not row[2] and row[4] == "14"]
-        rows = [row[:4] for row in all_rows if row not in link_polls]
+        rows = [line.split("\t") for line in proc.stdout.splitlines()]
+        rows = [row for row in rows if not (row[1] and not row[2] and row[4] == "14")]  # not Wi-Fi's
         assert all(row[1] == "" for row in rows), (config, rows[:20])
         types = {int(row[0]) for row in rows if row[0]}
         signalling = rows_by_id[config].get("signalling_spis")
