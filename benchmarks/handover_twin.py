@@ -1,7 +1,15 @@
-"""Handover times on the twin for {bt, ro} x {ra, l2}, with and without TCP recovery, and IPsec.
+"""Handover times on the twin for {bt, ro} x {ra, l2}, with and without TCP recovery, and IPsec;
+or a whole default Test 3 or Test 4 with its wall time.
 
     .venv/bin/python benchmarks/handover_twin.py [--repetitions 5] [--run RUN_DIR] [--no-tcp-recovery]
         [--ipsec none|transport|tunnel ...]
+    .venv/bin/python benchmarks/handover_twin.py --test test4_umts [--repetitions N]
+
+With --test test3_gprs or test4_umts it runs that playbook with its own matrix and settings
+(playbooks/vars/handover_matrix.yml; provisioning skipped, so provision first) and prints the
+wall time of the run beside the per-configuration figures. Targets for Test 4 (issue 6): the
+whole default matrix in <= 20 minutes, bt + l2 median <= 1.0 s (the paper: 4.64 s), the
+tunnel-mode next_tcp share below the paper's 48%.
 
 Without --run it runs playbooks/test2_wlan.yml on the running twin with eight configurations
 (the four of Test 2, and each again with the mobile node's tcp_recovery option) and analyses
@@ -25,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +44,14 @@ from mvpn_lab.analysis.phases import MILESTONES  # noqa: E402
 from mvpn_lab.analysis.summary import load_paper  # noqa: E402
 
 BIN = Path(sys.executable).parent
+PAPER_KEYS = {"test2_wlan": "test2_wlan_horizontal", "test3_gprs": "test3_wlan_gprs_vertical",
+              "test4_umts": "test4_wlan_umts_vertical"}  # fmt: skip
+TARGETS = {
+    "test2_wlan": "targets on the twin: bt+l2 median <= 0.5 s, ro+l2 median <= 1.0 s",
+    "test3_gprs": "Test 3 has no numeric target; compare with the paper's column",
+    "test4_umts": "targets on the twin: whole default Test 4 <= 20 min, bt+l2 median <= 1.0 s, "
+    "tunnel next_tcp < 48%",
+}
 
 
 def configurations(
@@ -62,17 +79,37 @@ def run_test2(
     extra = {
         "mvpn_results_dir": str(results),
         "mvpn_test2_repetitions": repetitions,
-        "mvpn_test2_configurations": configurations(tcp_recovery, movements, ipsec),
+        "mvpn_handover_configurations": configurations(tcp_recovery, movements, ipsec),
+        "mvpn_test2_analyse": False,
     }
-    argv = [str(BIN / "ansible-playbook"), "playbooks/test2_wlan.yml", "-e", json.dumps(extra)]
-    print(f"running Test 2 ({len(extra['mvpn_test2_configurations'])} configurations x {repetitions})...",
+    print(f"running Test 2 ({len(extra['mvpn_handover_configurations'])} configurations x {repetitions})...",
           file=sys.stderr, flush=True)  # fmt: skip
+    return run_playbook("test2_wlan", extra, results)[0]
+
+
+def run_playbook(test: str, extra: dict[str, object], results: Path) -> tuple[Path, float]:
+    """Run playbooks/TEST.yml; the run folder it made and its wall time in seconds."""
+    argv = [str(BIN / "ansible-playbook"), f"playbooks/{test}.yml", "-e", json.dumps(extra)]
+    started = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
     if proc.returncode != 0:
         print(proc.stdout[-4000:], file=sys.stderr)
-        print("Test 2 failed; analysing what it left", file=sys.stderr)
-    (run,) = sorted((results / "test2_wlan").iterdir())
-    return run
+        print(f"{test} failed; analysing what it left", file=sys.stderr)
+    (run,) = sorted((results / test).iterdir())
+    return run, wall
+
+
+def run_vertical(test: str, repetitions: int | None) -> tuple[Path, float]:
+    """A whole Test 3 or 4 with its default matrix (and repetitions unless given)."""
+    results = Path(tempfile.mkdtemp(prefix="mvpn-bench-"))
+    number = test[4]
+    extra: dict[str, object] = {"mvpn_results_dir": str(results), "mvpn_provision": False,
+                                f"mvpn_test{number}_analyse": False}  # fmt: skip
+    if repetitions is not None:
+        extra[f"mvpn_test{number}_repetitions"] = repetitions
+    print(f"running {test} (its default matrix)...", file=sys.stderr, flush=True)
+    return run_playbook(test, extra, results)
 
 
 def fmt(value: float | None) -> str:
@@ -81,7 +118,9 @@ def fmt(value: float | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--test", choices=sorted(PAPER_KEYS), default="test2_wlan",
+                        help="test2_wlan (the configurations below) or a whole Test 3/4")  # fmt: skip
+    parser.add_argument("--repetitions", type=int, default=None, help="default: 5, or the test's own")
     parser.add_argument("--no-tcp-recovery", action="store_true", help="skip the TCP recovery configurations")
     parser.add_argument("--movement", choices=["ra", "l2"], action="append",
                         help="only these movement detections (repeatable; default both)")  # fmt: skip
@@ -90,22 +129,31 @@ def main() -> int:
     parser.add_argument("--run", dest="runs", type=Path, action="append", default=[],
                         help="analyse this run folder, not a new run (repeatable: merged)")  # fmt: skip
     args = parser.parse_args()
-    runs = args.runs or [
-        run_test2(
-            args.repetitions,
-            not args.no_tcp_recovery,
-            tuple(args.movement or ("ra", "l2")),
-            tuple(args.ipsec or ("none",)),
-        )
-    ]
+    wall: float | None = None
+    if args.runs:
+        runs = args.runs
+    elif args.test == "test2_wlan":
+        runs = [
+            run_test2(
+                args.repetitions or 5,
+                not args.no_tcp_recovery,
+                tuple(args.movement or ("ra", "l2")),
+                tuple(args.ipsec or ("none",)),
+            )
+        ]
+    else:
+        run_dir, wall = run_vertical(args.test, args.repetitions)
+        runs = [run_dir]
     handovers_all = [h for run in runs for h in analyze_run(run).handovers]
     run = ", ".join(str(r) for r in runs)
-    paper = {(r["mip6"], r["ipsec"]): r for r in load_paper()["test2_wlan_horizontal"]["results"]}
+    paper = {(r["mip6"], r["ipsec"]): r for r in load_paper()[PAPER_KEYS[args.test]]["results"]}
     by_config: dict[str, list] = {}
     for h in handovers_all:
         by_config.setdefault(h.config.id, []).append(h)
 
     print(f"run: {run}")
+    if wall is not None:
+        print(f"wall time of the whole run: {wall / 60:.1f} min")
     print(f"{'configuration':42} {'n':>3} {'median':>7} {'min':>6} {'max':>6}   paper avg (min-max)")
     for cid, handovers in by_config.items():
         totals = [h.total_s for h in handovers if h.total_s is not None]
@@ -127,14 +175,18 @@ def main() -> int:
             cells.append(fmt(statistics.median(values)) if values else "-")
         print(f"{cid:42} " + " ".join(f"{c:>8}" for c in cells))
     print()
-    print("share of next_tcp in the total (median of per-handover shares; the paper: 66% in tunnel mode):")
+    paper_share = {"test2_wlan": 66, "test3_gprs": 47, "test4_umts": 48}[args.test]
+    print(
+        "share of next_tcp in the total (median of per-handover shares; "
+        f"the paper: {paper_share}% in tunnel mode):"
+    )
     for cid, handovers in by_config.items():
         shares = [h.phases["next_tcp"] / h.total_s for h in handovers
                   if h.total_s and isinstance(h.phases.get("next_tcp"), int | float)]  # fmt: skip
         share = f"{100 * statistics.median(shares):5.0f}%  (n={len(shares)})" if shares else "-"
         print(f"{cid:42} {share}")
     print()
-    print("targets on the twin: bt+l2 median <= 0.5 s, ro+l2 median <= 1.0 s")
+    print(TARGETS[args.test])
     return 0
 
 

@@ -10,7 +10,7 @@ def test_molecule_all_scenarios(twin):
     assert code == 0, f"molecule test --all failed:\n{tail(out, 120)}"
     # The idempotence step ran and passed for every scenario.
     scenarios = ("default", "topology", "radvd", "hostapd", "station", "webserver", "capture")
-    scenarios += ("ipsec", "mip6")
+    scenarios += ("ipsec", "mip6", "impairment", "chrony")
     for scenario in scenarios:
         assert f"{scenario} ➜ idempotence: Executed: Successful" in _plain(out), scenario
 
