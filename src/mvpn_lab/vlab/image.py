@@ -49,6 +49,7 @@ PACKAGES = (
     "apache2",
     "iperf3",
     "ethtool",
+    "chrony",
     # Python for Ansible and the lab's own daemons
     "python3",
     "python3-apt",

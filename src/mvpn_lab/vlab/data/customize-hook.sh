@@ -59,7 +59,7 @@ chroot "$root" ssh-keygen -A -q
 # Lab daemons run as per-lab-host units that the roles install; the
 # distribution's own instances stay off.
 for unit in hostapd.service wpa_supplicant.service radvd.service apache2.service \
-            apache-htcacheclean.service iperf3.service; do
+            apache-htcacheclean.service iperf3.service chrony.service; do
   chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
   chroot "$root" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
