@@ -18,6 +18,7 @@ from mvpn_lab.errors import LabError
 # Modules that contribute sub-commands, in the order they appear in --help.
 SUBCOMMAND_MODULES = (
     "mvpn_lab.vlab.cli",
+    "mvpn_lab.runner.cli",
     "mvpn_lab.analysis.cli",
     "mvpn_lab.mip6.cli",
     "mvpn_lab.keys",

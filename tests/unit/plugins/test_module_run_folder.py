@@ -82,3 +82,203 @@ def test_summary_file_names_the_summary(tmp_path, run_module):
     for bad in ("../x.json", "manifest.json", "a/b.json"):
         result = run_module(run_folder, {"state": "finished", "path": str(run), "summary_file": bad})
         assert result["failed"] and result["msg"].startswith("summary_file: ")
+
+
+# --- resume and outcome of the handover tests -------------------------------------------------------------
+
+CONFIGS = ["mip6-bt_ipsec-none_md-ra", "mip6-ro_ipsec-tunnel_md-l2"]
+
+
+def events(config, rep, status="completed", sha256_ok=True, errors=(None, None), hosts_down=None):
+    """An events.json as playbooks/tasks/handover_repetition.yml writes it."""
+    handovers = [
+        {
+            "handover_at": "2026-11-26T18:05:01.1Z",
+            "from_ssid": src,
+            "to_ssid": dst,
+            "associated_at": None if error else "2026-11-26T18:05:01.4Z",
+            "scan_first": True,
+            "ok": error is None,
+            "error": error,
+        }
+        for (src, dst), error in zip((("LOCAL", "VISITME"), ("VISITME", "LOCAL")), errors, strict=True)
+    ]
+    data = {
+        "configuration": config,
+        "repetition": rep,
+        "handovers": handovers,
+        "transfer": {
+            "bytes": 8388608 if status == "completed" else 1024,
+            "sha256": "ab" * 32,
+            "sha256_ok": sha256_ok,
+            "status": status,
+            "started_at": "2026-11-26T18:04:50Z",
+            "finished_at": "2026-11-26T18:05:50Z",
+            "error": None if status == "completed" else "curl: (28) Operation timed out",
+        },
+    }
+    if hosts_down is not None:
+        data["hosts_down"] = hosts_down
+    return data
+
+
+def handover_run(tmp_path, run_module, repetitions=2, test="test2_wlan"):
+    manifest = {"configurations": [{"id": c, "ipsec": "none"} for c in CONFIGS], "repetitions": repetitions}
+    started = run_module(run_folder, {"base": str(tmp_path), "test": test, "manifest": manifest})
+    return tmp_path / test / started["path"].rsplit("/", 1)[1]
+
+
+def write_rep(run, config, rep, data=None, pcap=b"pcap"):
+    folder = run / config / f"rep-{rep:02d}"
+    folder.mkdir(parents=True)
+    (folder / "mn.pcap").write_bytes(pcap)
+    if data is not None:
+        (folder / "events.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_resume_sets_interrupted_repetitions_aside(tmp_path, run_module, monkeypatch):
+    import datetime
+
+    run = handover_run(tmp_path, run_module)
+    a, b = CONFIGS
+    write_rep(run, a, 1, events(a, 1))
+    write_rep(run, a, 2, events(a, 2))
+    write_rep(run, b, 1, None, pcap=b"half a capture")
+    fixed = datetime.datetime(2026, 11, 26, 19, 2, 11, tzinfo=datetime.UTC)
+    monkeypatch.setattr(run_folder, "utc_now", lambda: fixed)
+    # a folder of that name exists already (say, from an earlier resume): the next suffix is used
+    (run / b / "rep-01.interrupted-20261126T190211Z").mkdir()
+
+    result = run_module(run_folder, {"state": "resumed", "path": str(run), "test": "test2_wlan"})
+
+    assert result["changed"] and result["path"] == str(run)
+    assert result["done"] == [f"{a}/rep-01", f"{a}/rep-02"]
+    assert result["set_aside"] == [f"{b}/rep-01.interrupted-20261126T190211Z-2"]
+    aside = run / b / "rep-01.interrupted-20261126T190211Z-2"
+    assert (aside / "mn.pcap").read_bytes() == b"half a capture"
+    assert not (run / b / "rep-01").exists()
+    assert list((run / b / "rep-01.interrupted-20261126T190211Z").iterdir()) == []
+    assert (run / a / "rep-01" / "mn.pcap").read_bytes() == b"pcap"
+    assert json.loads((run / a / "rep-02" / "events.json").read_text()) == events(a, 2)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["resumptions"] == [
+        {"resumed_at": "2026-11-26T19:02:11.000000Z", "set_aside": result["set_aside"]}
+    ]
+    assert result["manifest"] == manifest
+    assert manifest["configurations"][0]["id"] == a and manifest["repetitions"] == 2
+
+    # a second resume finds nothing new to set aside and records itself
+    again = run_module(run_folder, {"state": "resumed", "path": str(run), "test": "test2_wlan"})
+    assert again["set_aside"] == [] and again["done"] == result["done"]
+    assert len(again["manifest"]["resumptions"]) == 2
+    assert (aside / "mn.pcap").read_bytes() == b"half a capture"
+
+
+def test_resume_of_a_finished_run_drops_its_stale_checksums(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module)
+    run_module(run_folder, {"state": "finished", "path": str(run), "summary": {"x": 1}})
+    result = run_module(run_folder, {"state": "resumed", "path": str(run), "test": "test2_wlan"})
+    assert "files" not in result["manifest"] and "ended_at" not in result["manifest"]
+    assert result["manifest"]["started_at"]
+
+
+def test_resume_bad_input_is_one_line(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module)
+    before = (run / "manifest.json").read_text()
+    result = run_module(run_folder, {"state": "resumed", "path": str(run), "test": "test3_gprs"})
+    assert result["failed"] and result["msg"].startswith("test: ") and "\n" not in result["msg"]
+    assert "'test2_wlan'" in result["msg"] and "'test3_gprs'" in result["msg"]
+    assert (run / "manifest.json").read_text() == before
+    result = run_module(run_folder, {"state": "resumed", "path": str(tmp_path), "test": "test2_wlan"})
+    assert result["failed"] and result["msg"].startswith("path: ") and "no manifest.json" in result["msg"]
+    result = run_module(run_folder, {"state": "resumed", "path": str(run)})
+    assert result["failed"] and result["msg"].startswith("test: ")
+
+
+def test_outcome_from_events(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module, repetitions=3)
+    a, b = CONFIGS
+    write_rep(run, a, 1, events(a, 1))
+    write_rep(
+        run, a, 2, events(a, 2, status="failed", sha256_ok=False, errors=("association timed out", None))
+    )
+    write_rep(run, a, 3, events(a, 3, sha256_ok=False))
+    write_rep(run, b, 2, events(b, 2, status="unknown", sha256_ok=False, hosts_down=["cn"]))
+    write_rep(run, b, 3, None)  # interrupted
+    result = run_module(
+        run_folder,
+        {"state": "finished", "path": str(run), "summary_file": "outcome.json", "outcome_from_events": True},
+    )
+    outcome = json.loads((run / "outcome.json").read_text())
+    assert result["summary"] == outcome
+    assert outcome["test"] == "test2_wlan" and outcome["run"] == run.name
+    assert outcome["missing"] == [f"{b}/rep-01", f"{b}/rep-03"]
+    reps = {r["name"]: r for r in outcome["repetitions"]}
+    assert list(reps) == [f"{a}/rep-01", f"{a}/rep-02", f"{a}/rep-03", f"{b}/rep-02"]
+    assert reps[f"{a}/rep-01"] == {
+        "name": f"{a}/rep-01",
+        "configuration": a,
+        "repetition": 1,
+        "passed": True,
+        "transfer": "completed",
+        "sha256_ok": True,
+        "handovers_ok": True,
+        "reason": None,
+    }
+    failed = reps[f"{a}/rep-02"]
+    assert not failed["passed"] and not failed["handovers_ok"] and failed["transfer"] == "failed"
+    assert failed["reason"] == (
+        "handover to VISITME failed: association timed out; transfer failed: curl: (28) Operation timed out"
+    )
+    assert reps[f"{a}/rep-03"]["reason"] == "sha256 mismatch" and reps[f"{a}/rep-03"]["handovers_ok"]
+    down = reps[f"{b}/rep-02"]
+    assert not down["passed"] and down["reason"].startswith("host cn down (unreachable); transfer unknown")
+    assert "outcome.json" in result["files"]
+
+
+def test_outcome_from_events_reads_template_strings_and_bad_files(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module, repetitions=1)
+    a, b = CONFIGS
+    data = events(a, 1)
+    data["transfer"]["sha256_ok"] = "True"
+    data["handovers"][1]["ok"] = "False"
+    data["handovers"][1]["error"] = "no\nsuch network"
+    data["hosts_down"] = ["cn", "ha"]
+    write_rep(run, a, 1, data)
+    (write_rep(run, b, 1, None) / "events.json").write_text("{not json")
+    result = run_module(run_folder, {"state": "finished", "path": str(run), "outcome_from_events": True})
+    first, second = result["summary"]["repetitions"]
+    assert first["sha256_ok"] is True and first["handovers_ok"] is False
+    assert first["reason"] == "hosts cn, ha down (unreachable); handover to LOCAL failed: no such network"
+    assert not second["passed"] and second["reason"].startswith("events.json unreadable: ")
+    assert result["summary"]["missing"] == []
+
+
+def test_outcome_from_events_bad_input_is_one_line(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module)
+    args = {"state": "finished", "path": str(run), "outcome_from_events": True}
+    result = run_module(run_folder, dict(args, summary={"x": 1}))
+    assert result["failed"] and result["msg"].startswith("summary: ") and "\n" not in result["msg"]
+    plain = run_module(run_folder, {"base": str(tmp_path), "test": "t"})
+    result = run_module(run_folder, dict(args, path=plain["path"]))
+    assert (
+        result["failed"] and result["msg"].startswith("outcome_from_events: ") and "\n" not in result["msg"]
+    )
+
+
+def test_outcome_names_the_repetitions_own_errors(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module, repetitions=1)
+    a, b = CONFIGS
+    data = events(a, 1)
+    data["errors"] = ["cn: Start the captures: tcpdump: eth0: No such device\nexit 1", ""]
+    write_rep(run, a, 1, data)
+    write_rep(run, b, 1, events(b, 1))
+    result = run_module(
+        run_folder,
+        {"state": "finished", "path": str(run), "summary_file": "outcome.json", "outcome_from_events": True},
+    )
+    reps = {r["name"]: r for r in result["summary"]["repetitions"]}
+    assert reps[f"{a}/rep-01"]["passed"] is False
+    assert reps[f"{a}/rep-01"]["reason"] == "cn: Start the captures: tcpdump: eth0: No such device exit 1"
+    assert reps[f"{b}/rep-01"]["passed"] is True

@@ -1,0 +1,68 @@
+"""``mvpn-lab run TEST``: run a handover test (Test 2, 3 or 4) with progress, resume and a failure table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mvpn_lab.runner.matrix import ALIASES, TESTS
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mvpn_lab.runner.run import Options, run
+
+    options = Options(
+        test=args.test,
+        reps=args.reps,
+        configs=args.configs,
+        quick=args.quick,
+        resume=args.resume,
+        inventory=args.inventory,
+        provision=args.provision,
+    )
+    return run(options)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a handover test (2, 3 or 4) with a progress bar; resume it after an interruption",
+        description="Run playbooks/TEST.yml through ansible-runner: the configurations of "
+        "playbooks/vars/handover_matrix.yml (or --configs) times the repetitions (the test's default, "
+        "--reps or --quick), with a progress bar, then a table of the repetitions that failed. "
+        "Ctrl-C stops the playbook and prints how to resume. Exit 0: all repetitions passed; 1: some "
+        "failed or the playbook failed; 2: bad input; 130: interrupted. See docs/runner.md.",
+    )
+    parser.add_argument(
+        "test",
+        metavar="TEST",
+        help=f"{', '.join(TESTS)} (or {', '.join(ALIASES)})",
+    )
+    parser.add_argument("--reps", metavar="N", help="repetitions per configuration (default: the test's)")
+    parser.add_argument(
+        "--configs",
+        action="append",
+        metavar="ID[,ID...]",
+        help="only these configuration ids (exact; comma-separated or repeated)",
+    )
+    parser.add_argument("--quick", action="store_true", help="one repetition per configuration")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted run in RUN_DIR (its manifest.json has the plan)",
+    )
+    parser.add_argument(
+        "-i",
+        "--inventory",
+        metavar="INVENTORY",
+        help="inventory (default: ansible.cfg's, inventories/virtual)",
+    )
+    parser.add_argument(
+        "--no-provision",
+        dest="provision",
+        action="store_false",
+        help="do not run site.yml first (mvpn_provision=false)",
+    )
+    parser.set_defaults(func=cmd_run)

@@ -1,0 +1,201 @@
+"""Fixtures for ``mvpn-lab run``: a fake ansible-runner that plays a handover test's playbook.
+
+``fake_playbook`` replaces ``ansible_runner.run``. Called as the runner calls it, it reads the plan
+from the extra variables, creates (or reopens, with ``mvpn_handover_resume``) a run folder under
+tmp_path, and for each repetition not complete yet replays the events the real playbook produces
+(task starts, the run folder task's result, the ``Record the events`` copy with its ``dest``) through
+the runner's event handler while writing the files (``mn.pcap``, then ``events.json``). It polls the
+cancel callback after every event, as ansible-runner does, and stops with status ``canceled``
+when it returns true. At the end it writes outcome.json as ``mvpn.lab.run_folder`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+RUN = "20261126T180000Z"
+TESTS = {"test2_wlan": 2, "test3_gprs": 3, "test4_umts": 4}
+
+
+def events(config: str, rep: int, reason: str | None = None, hosts_down: list[str] | None = None) -> dict:
+    """events.json of a repetition; a ``reason`` makes its transfer fail with that error."""
+    handovers = [
+        {
+            "handover_at": "t",
+            "from_ssid": a,
+            "to_ssid": b,
+            "associated_at": "t",
+            "scan_first": True,
+            "ok": True,
+        }
+        for a, b in (("LOCAL", "VISITME"), ("VISITME", "LOCAL"))
+    ]
+    transfer = {"bytes": 8, "sha256": "ab", "sha256_ok": reason is None, "status": "completed", "error": None}
+    if reason is not None:
+        transfer.update(status="failed", error=reason)
+    data: dict[str, Any] = {
+        "configuration": config,
+        "repetition": rep,
+        "handovers": handovers,
+        "transfer": transfer,
+    }
+    if hosts_down:
+        data["hosts_down"] = hosts_down
+    return data
+
+
+@dataclass
+class Result:
+    status: str
+    rc: int
+
+
+@dataclass
+class FakePlaybook:
+    results: Path
+    #: repetitions ("CONFIG/rep-NN") whose transfer fails, with the error
+    failing: dict[str, str] = field(default_factory=dict)
+    #: Ctrl-C (a real SIGINT to this process) while this repetition runs, after its capture
+    interrupt_at: str | None = None
+    #: Ctrl-C before the run folder exists
+    interrupt_early: bool = False
+    #: the playbook fails (a task error) before this repetition
+    fail_at: str | None = None
+    write_outcome: bool = True
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    private_dirs: list[Path] = field(default_factory=list)
+
+    def __call__(self, **kwargs: Any) -> Result:
+        self.calls.append(kwargs)
+        private = Path(kwargs["private_data_dir"])
+        assert private.is_dir()
+        self.private_dirs.append(private)
+        handler = kwargs["event_handler"]
+        cancel = kwargs["cancel_callback"]
+        test = Path(kwargs["playbook"]).stem
+        number = TESTS[test]
+        extra = kwargs["extravars"]
+        reps = extra[f"mvpn_test{number}_repetitions"]
+        configs = [pattern.strip("^$") for pattern in extra[f"mvpn_test{number}_only"]]
+
+        def emit(kind: str, task: str, **data: Any) -> bool:
+            handler({"event": kind, "event_data": {"task": task, "host": "mn", **data}})
+            return bool(cancel())
+
+        if emit("playbook_on_task_start", "Validate the lab inventory"):
+            return Result("canceled", 254)
+        if self.interrupt_early:
+            signal.raise_signal(signal.SIGINT)
+            if emit("playbook_on_task_start", "Provision the lab"):
+                return Result("canceled", 254)
+        if extra["mvpn_handover_resume"]:
+            run_dir = Path(extra["mvpn_handover_resume"])
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            for rep_dir in sorted(run_dir.glob("*/rep-*")):  # what state=resumed does
+                if "." not in rep_dir.name and not (rep_dir / "events.json").exists():
+                    rep_dir.rename(rep_dir.with_name(rep_dir.name + ".interrupted-20261126T190000Z"))
+            task = "Reopen the run folder and set interrupted repetitions aside"
+        else:
+            run_dir = self.results / test / RUN
+            run_dir.mkdir(parents=True)
+            manifest = {
+                "test": test,
+                "run": RUN,
+                "configurations": [{"id": c} for c in configs],
+                "repetitions": reps,
+            }
+            (run_dir / "manifest.json").write_text(json.dumps(manifest))
+            task = "Create the run folder and its manifest"
+        if emit("playbook_on_task_start", task) or emit("runner_on_ok", task, res={"path": str(run_dir)}):
+            return Result("canceled", 254)
+        for config in configs:
+            for rep in range(1, reps + 1):
+                name = f"{config}/rep-{rep:02d}"
+                rep_dir = run_dir / name
+                if (rep_dir / "events.json").exists():
+                    continue
+                if name == self.fail_at:
+                    emit("playbook_on_task_start", f"Start the captures, {name}")
+                    emit(
+                        "runner_on_failed",
+                        f"Start the captures, {name}",
+                        res={"msg": "tcpdump: no such device"},
+                    )
+                    return Result("failed", 2)
+                if emit("playbook_on_task_start", f"Start the captures, {name}"):
+                    return Result("canceled", 254)
+                rep_dir.mkdir(parents=True)
+                (rep_dir / "mn.pcap").write_bytes(b"capture")
+                if name == self.interrupt_at:
+                    signal.raise_signal(signal.SIGINT)
+                if emit("playbook_on_task_start", f"Hand over to the visited network, {name}"):
+                    return Result("canceled", 254)
+                dest = rep_dir / "events.json"
+                dest.write_text(json.dumps(events(config, rep, self.failing.get(name))))
+                record = f"Record the events, {name}"
+                if emit("playbook_on_task_start", record) or emit(
+                    "runner_on_ok", record, res={"dest": str(dest)}
+                ):
+                    return Result("canceled", 254)
+        if self.write_outcome:
+            self._outcome(run_dir, test, configs, reps)
+        if self.failing:
+            emit("runner_on_failed", "Report the result", res={"msg": "Test 2: some repetitions failed"})
+            return Result("failed", 2)
+        return Result("successful", 0)
+
+    def _outcome(self, run_dir: Path, test: str, configs: list[str], reps: int) -> None:
+        entries, missing = [], []
+        for config in configs:
+            for rep in range(1, reps + 1):
+                name = f"{config}/rep-{rep:02d}"
+                if not (run_dir / name / "events.json").exists():
+                    missing.append(name)
+                    continue
+                reason = self.failing.get(name)
+                entries.append(
+                    {
+                        "name": name,
+                        "configuration": config,
+                        "repetition": rep,
+                        "passed": reason is None,
+                        "reason": None if reason is None else f"transfer failed: {reason}",
+                    }
+                )
+        outcome = {"test": test, "run": run_dir.name, "repetitions": entries, "missing": missing}
+        (run_dir / "outcome.json").write_text(json.dumps(outcome))
+
+
+@pytest.fixture
+def fake_playbook(tmp_path, monkeypatch) -> FakePlaybook:
+    """The fake ansible-runner, installed; stderr and stdout are plain (not a terminal), 200 wide."""
+    monkeypatch.setenv("COLUMNS", "200")
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "ANSIBLE_HOST_KEY_CHECKING"):
+        monkeypatch.delenv(name, raising=False)
+    fake = FakePlaybook(tmp_path / "results")
+    monkeypatch.setattr(ansible_runner, "run", fake)
+    yield fake
+    for private in fake.private_dirs:
+        assert not private.exists(), "the private data dir is removed after the run"
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    return tmp_path / "results" / "test2_wlan" / RUN
+
+
+def make_run(base: Path, test: str, configs: list[str], reps: int) -> Path:
+    """A run folder as 'Create the run folder' leaves it."""
+    run_dir = base / test / RUN
+    run_dir.mkdir(parents=True)
+    manifest = {"test": test, "run": RUN, "configurations": [{"id": c} for c in configs], "repetitions": reps}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir
