@@ -87,12 +87,12 @@ def test_gprs_link_per_direction():
     assert downlink[:4] == ["downlink_hlim", "downlink_queue", "downlink_link", "impaired_nd_solicitor"]
     assert elements["uplink_queue"] == elements["downlink_queue"] == ("Queue", ["50"])
     assert elements["uplink_hlim"] == ("DecIP6HLIM", [])
-    assert not [name for name, (element, _) in elements.items() if element == "RandomSample"]
+    assert not [name for name, (element, _args) in elements.items() if element == "RandomSample"]
 
 
 def test_gprs_header_names_the_figures():
     text = render(PROFILES["gprs"])
-    header = text.split("\n\n")[0]
+    header = text.split("\n\n", maxsplit=1)[0]
     assert all(line.startswith("//") for line in header.splitlines())
     assert "uplink 10 kbit/s, downlink 40 kbit/s, RTT 700 ms (350 ms each way)" in header
     assert "queue 50 packets" in header and "loss 0 %" in header
@@ -102,7 +102,7 @@ def test_gprs_header_names_the_figures():
 
 def test_umts():
     text = render(PROFILES["umts"])
-    elements, _ = parse(text)
+    elements, _edges = parse(text)
     assert elements["uplink_link"] == elements["downlink_link"] == ("LinkUnqueue", ["250ms", "128kbps"])
     assert "runs at" not in text  # 128 kbit/s is a whole number of steps
 
@@ -127,7 +127,7 @@ def test_ports_classify_answer_nd_and_feed_the_router():
         assert elements[role + "_nd_solicitor"] == ("IP6NDSolicitor", [address, ether])
         ipv6 = [role + "_classifier"]
         while ipv6[-1] != "router":
-            ((name, _),) = edges[(ipv6[-1], 2 if len(ipv6) == 1 else 0)]
+            ((name, _port),) = edges[(ipv6[-1], 2 if len(ipv6) == 1 else 0)]
             ipv6.append(name)
         assert [elements[name][0] for name in ipv6[1:-1]] == ["Strip", "CheckIP6Header", "GetIP6Address"]
         assert elements[edges[(role + "_classifier", 3)][0][0]][0] == "Discard"
@@ -149,20 +149,21 @@ def test_every_route_is_in_the_routing_table():
         "fec0:106:1100::/64 fec0:106:1700::2 2",
         "::/0 fec0:106:2500::1 1",
     ]
-    assert [elements[name][0] for name, _ in edges[("router", 0)] + edges[("router", 3)]] == ["Discard"] * 2
+    discards = edges[("router", 0)] + edges[("router", 3)]
+    assert [elements[name][0] for name, _port in discards] == ["Discard"] * 2
 
 
 def test_time_exceeded_goes_back_through_the_router():
     elements, edges = parse(render(PROFILES["gprs"]))
     for direction, source in (("uplink", "fec0:106:1700::1"), ("downlink", "fec0:106:2500::3")):
-        ((name, _),) = edges[(direction + "_hlim", 1)]
+        ((name, _port),) = edges[(direction + "_hlim", 1)]
         assert elements[name] == ("ICMP6Error", [source, "3", "0"])
         assert edges[(name, 0)] == [("router", 0)]
 
 
 def test_graph_is_closed():
     elements, edges = parse(render({**PROFILES["gprs"], "loss_pct": 1}))
-    used = {name for name, _ in edges} | {name for ends in edges.values() for name, _ in ends}
+    used = {name for name, _port in edges} | {name for ends in edges.values() for name, _port in ends}
     assert used == set(elements)
 
 
@@ -185,7 +186,8 @@ def test_deterministic():
 
 
 def test_fractional_figures():
-    elements, _ = parse(render({"uplink_kbit": 12.5, "downlink_kbit": 64, "rtt_ms": 125, "loss_pct": 0.1}))
+    profile = {"uplink_kbit": 12.5, "downlink_kbit": 64, "rtt_ms": 125, "loss_pct": 0.1}
+    elements, _edges = parse(render(profile))
     assert elements["uplink_link"] == ("LinkUnqueue", ["62.5ms", "12.5kbps"])
     assert elements["uplink_loss"] == ("RandomSample", ["DROP 0.001"])
 
@@ -257,7 +259,7 @@ def test_optional_figures_and_link_local_gateway():
     assert render(profile, routes=routes) == render(GPRS, routes=routes)
     nulls = {**GPRS, "jitter_ms": None, "loss_pct": None, "queue_packets": None}
     assert render(nulls) == render(GPRS)
-    elements, _ = parse(render(GPRS, routes=None))
+    elements, _edges = parse(render(GPRS, routes=None))
     assert elements["router"][1][-1] == "fec0:106:1700::/64 2"
 
 
