@@ -17,7 +17,10 @@ flight during the delay (counted at 100 bytes, the size of a bare TCP acknowledg
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import statistics
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -146,6 +149,64 @@ def impairment_check(rows: list[dict[str, Any]], tolerance_pct: float = 10) -> l
     return out
 
 
+_PING_TIME = re.compile(r"\btime=([0-9.]+) ms\b")
+
+
+def ping_median_ms(stdout: str) -> float:
+    """The median of the per-packet round-trip times in ``ping``'s output (not ``-q``).
+
+    The median, not ping's average: on an emulated lab one late packet (the host busy for a
+    moment) would move the average by tens of milliseconds.
+    """
+    times = [float(t) for t in _PING_TIME.findall(str(stdout))]
+    if not times:
+        raise AnsibleFilterError("ping output: expected per-packet 'time=... ms' lines, found none")
+    return round(statistics.median(times), 3)
+
+
+def iperf_wire_kbit(report: dict[str, Any] | str, header_bytes: int = 62) -> float:
+    """The rate an iperf3 UDP receiver saw, counted on the wire, in kbit/s.
+
+    ``report`` is the receiving side's ``iperf3 -J`` output. The sender offers more than the
+    link carries, so the link's queue stays full and each one-second interval the receiver
+    reports is the link's rate; the first (the queue filling, the path's delay) and the last
+    (the queue draining, a part of a second) are left out. Each datagram adds
+    ``header_bytes`` (UDP 8, IPv6 40, Ethernet 14), which the shaper counts too.
+    """
+    if isinstance(report, str):
+        try:
+            report = json.loads(report)
+        except ValueError:
+            raise AnsibleFilterError("iperf3 report: expected iperf3 -J output (JSON)") from None
+    if not isinstance(report, dict):
+        raise AnsibleFilterError("iperf3 report: expected iperf3 -J output (a JSON object)")
+    if report.get("error"):
+        raise AnsibleFilterError(f"iperf3 report: the test failed: {report['error']}")
+    try:
+        length = int(report["start"]["test_start"]["blksize"])
+        sums = [interval["sum"] for interval in report["intervals"]]
+    except (KeyError, TypeError, ValueError):
+        raise AnsibleFilterError(
+            "iperf3 report: expected start.test_start.blksize and intervals[].sum"
+        ) from None
+    steady = sums[1:-1]
+    if len(steady) < 3:
+        raise AnsibleFilterError(
+            f"iperf3 report: expected at least 5 one-second intervals, got {len(sums)} (run the test longer)"
+        )
+    data = sum(float(s["bytes"]) for s in steady)
+    seconds = sum(float(s["seconds"]) for s in steady)
+    if seconds <= 0:
+        raise AnsibleFilterError("iperf3 report: the intervals last no time")
+    datagrams = data / length
+    return round((data + datagrams * header_bytes) * 8 / seconds / 1000, 2)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"impairment_directions": impairment_directions, "impairment_check": impairment_check}
+        return {
+            "impairment_directions": impairment_directions,
+            "impairment_check": impairment_check,
+            "ping_median_ms": ping_median_ms,
+            "iperf_wire_kbit": iperf_wire_kbit,
+        }

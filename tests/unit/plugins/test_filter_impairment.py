@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.mvpn.lab.plugins.filter.impairment import impairment_directions, serialization_ms
+from ansible_collections.mvpn.lab.plugins.filter.impairment import (
+    impairment_directions,
+    iperf_wire_kbit,
+    ping_median_ms,
+    serialization_ms,
+)
 
 PROFILES = {
     "wlan": {"description": "802.11b"},
@@ -145,3 +154,52 @@ def test_role_profiles_are_the_papers_and_match_the_argument_specs():
             assert profiles[name][key] == paper[name][key], (name, key)
     assert "uplink_kbit" not in profiles["wlan"]
     assert specs["argument_specs"]["main"]["options"]["impairment_profiles"]["default"] == profiles
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_iperf_wire_rate_from_a_real_umts_receiver_report():
+    # recorded on the twin: UMTS (128 kbit/s) offered 192 kbit/s of 1000-byte datagrams for 12 s
+    report = (DATA / "iperf3-umts-receiver.json").read_text()
+    # 15 or 16 datagrams a second in the steady intervals: (15000 + 15 * 62) * 8 bit and more
+    assert iperf_wire_kbit(report) == pytest.approx(128.0, abs=0.5)
+    assert iperf_wire_kbit(json.loads(report), header_bytes=0) == pytest.approx(120.5, abs=0.5)
+
+
+def _report(per_second: list[int], blksize: int = 200) -> dict:
+    intervals = [{"sum": {"bytes": b, "seconds": 1.0}} for b in per_second]
+    return {"start": {"test_start": {"blksize": blksize}}, "intervals": intervals}
+
+
+def test_iperf_wire_rate_leaves_out_the_first_and_last_intervals():
+    # the first second is the path's delay, the last the queue draining
+    assert iperf_wire_kbit(_report([200, 1000, 1000, 1000, 1000, 400])) == pytest.approx(10.48)
+
+
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [
+        ("not json", "expected iperf3 -J output (JSON)"),
+        ({"error": "unable to read from stream socket"}, "the test failed: unable to read"),
+        ({"intervals": []}, "expected start.test_start.blksize"),
+        (_report([1000, 1000, 1000, 1000]), "expected at least 5 one-second intervals, got 4"),
+    ],
+)
+def test_iperf_wire_rate_bad_reports_fail_in_one_line(report, message):
+    with pytest.raises(AnsibleFilterError, match=re.escape(message)):
+        iperf_wire_kbit(report)
+
+
+def test_ping_median_ignores_a_late_packet():
+    out = "\n".join(
+        f"64 bytes from fec0:106:2500::2: icmp_seq={n} ttl=63 time={t} ms"
+        for n, t in enumerate([722, 702, 701.5, 702, 1900, 702.3], 1)
+    )
+    out += "\nrtt min/avg/max/mdev = 701.462/904.800/1900.000/6.807 ms\n"
+    assert ping_median_ms(out) == 702.15
+
+
+def test_ping_median_without_replies_fails_in_one_line():
+    with pytest.raises(AnsibleFilterError, match="found none"):
+        ping_median_ms("5 packets transmitted, 0 received, 100% packet loss")
