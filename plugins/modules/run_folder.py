@@ -150,7 +150,7 @@ summary:
         transfer: failed
         sha256_ok: false
         handovers_ok: true
-        reason: "host cn down (unreachable); transfer failed: curl: (28) Operation timed out"
+        reason: "host cn down (no answer); transfer failed: curl: (28) Operation timed out"
     missing: [mip6-bt_ipsec-none_md-ra/rep-02]
 manifest:
   description: With O(state=resumed), the content of C(manifest.json) after the update.
@@ -302,7 +302,7 @@ def repetition_outcome(events, configuration, repetition):
     reasons = []
     if hosts_down:
         names = ", ".join(str(h) for h in hosts_down)
-        reasons.append("host%s %s down (unreachable)" % ("s" if len(hosts_down) > 1 else "", names))
+        reasons.append("host%s %s down (no answer)" % ("s" if len(hosts_down) > 1 else "", names))
     errors = events.get("errors") if isinstance(events.get("errors"), list) else []
     reasons.extend(one_line(error) for error in errors if error)
     handovers_ok = True

@@ -20,6 +20,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume,
         inventory=args.inventory,
         provision=args.provision,
+        results_dir=args.results_dir,
     )
     return run(options)
 
@@ -58,6 +59,12 @@ def register(subparsers: Any) -> None:
         "--inventory",
         metavar="INVENTORY",
         help="inventory (default: ansible.cfg's, inventories/virtual)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the run folder under DIR/TEST/ (default: results/ in the checkout)",
     )
     parser.add_argument(
         "--no-provision",

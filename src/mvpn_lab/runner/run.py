@@ -59,6 +59,7 @@ class Options:
     resume: Path | None = None
     inventory: str | None = None
     provision: bool = True
+    results_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,19 @@ class Prepared:
     extravars: dict[str, Any]
 
 
-def extravars(plan: Plan, provision: bool, resume: Path | None) -> dict[str, Any]:
+def extravars(
+    plan: Plan, provision: bool, resume: Path | None, results_dir: Path | None = None
+) -> dict[str, Any]:
     """The playbook's extra variables for a plan."""
-    return {
+    out: dict[str, Any] = {
         variable(plan.test, "repetitions"): plan.repetitions,
         variable(plan.test, "only"): [f"^{config}$" for config in plan.configurations],
         "mvpn_provision": provision,
         "mvpn_handover_resume": str(resume) if resume is not None else "",
     }
+    if results_dir is not None:
+        out["mvpn_results_dir"] = str(results_dir.expanduser().resolve())
+    return out
 
 
 def _inventory(value: str | None) -> str | None:
@@ -106,6 +112,7 @@ def prepare(options: Options, root: Path) -> Prepared:
                 ("--configs", options.configs is not None),
                 ("--reps", options.reps is not None),
                 ("--quick", options.quick),
+                ("--results-dir", options.results_dir is not None),
             )
             if value
         ]
@@ -118,7 +125,9 @@ def prepare(options: Options, root: Path) -> Prepared:
         done = frozenset(rundir.completed(resume, plan))
     else:
         plan = plan_from_options(root, test, options.configs, options.reps, options.quick)
-    return Prepared(test, plan, resume, done, inventory, extravars(plan, options.provision, resume))
+    return Prepared(
+        test, plan, resume, done, inventory, extravars(plan, options.provision, resume, options.results_dir)
+    )
 
 
 class Interrupt:

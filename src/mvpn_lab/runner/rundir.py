@@ -107,7 +107,7 @@ def failure_reason(events: Any) -> str | None:
     reasons = []
     if hosts_down:
         names = ", ".join(str(h) for h in hosts_down)
-        reasons.append(f"host{'s' if len(hosts_down) > 1 else ''} {names} down (unreachable)")
+        reasons.append(f"host{'s' if len(hosts_down) > 1 else ''} {names} down (no answer)")
     for number, handover in enumerate(handovers, 1):
         handover = handover if isinstance(handover, dict) else {}
         if _truthy(handover.get("ok", False)):

@@ -233,7 +233,7 @@ def test_outcome_from_events(tmp_path, run_module):
     )
     assert reps[f"{a}/rep-03"]["reason"] == "sha256 mismatch" and reps[f"{a}/rep-03"]["handovers_ok"]
     down = reps[f"{b}/rep-02"]
-    assert not down["passed"] and down["reason"].startswith("host cn down (unreachable); transfer unknown")
+    assert not down["passed"] and down["reason"].startswith("host cn down (no answer); transfer unknown")
     assert "outcome.json" in result["files"]
 
 
@@ -250,7 +250,7 @@ def test_outcome_from_events_reads_template_strings_and_bad_files(tmp_path, run_
     result = run_module(run_folder, {"state": "finished", "path": str(run), "outcome_from_events": True})
     first, second = result["summary"]["repetitions"]
     assert first["sha256_ok"] is True and first["handovers_ok"] is False
-    assert first["reason"] == "hosts cn, ha down (unreachable); handover to LOCAL failed: no such network"
+    assert first["reason"] == "hosts cn, ha down (no answer); handover to LOCAL failed: no such network"
     assert not second["passed"] and second["reason"].startswith("events.json unreadable: ")
     assert result["summary"]["missing"] == []
 

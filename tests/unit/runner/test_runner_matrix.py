@@ -34,7 +34,7 @@ def test_the_matrix_has_the_twelve_ids_in_file_order():
 
 
 def test_defaults_are_the_plain_values_of_the_test_vars():
-    assert [matrix.default_repetitions(ROOT, t) for t in matrix.TESTS] == [5, 3, 3]
+    assert [matrix.default_repetitions(ROOT, t) for t in matrix.TESTS] == [5, 1, 1]
     settings = matrix.read_test_settings(ROOT, "test2_wlan")
     assert settings["mvpn_test2_only"] == [] and settings["mvpn_test2_dwell"] == {"ra": 20, "l2": 8}
     # the engine's mapping refers to the test's variables with Jinja strings: those are left out

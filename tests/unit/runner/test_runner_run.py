@@ -66,7 +66,7 @@ def test_defaults(fake_playbook, capsys, run_dir):
     [
         (["test2_wlan"], 2, 5, IDS, True),
         (["test3", "--reps", "2", "--configs", f"{B},{A}"], 3, 2, [A, B], True),
-        (["test4", "--configs", B, "--configs", A, "--no-provision"], 4, 3, [A, B], False),
+        (["test4", "--configs", B, "--configs", A, "--no-provision"], 4, 1, [A, B], False),
         (["test4_umts", "--quick", "--configs", A], 4, 1, [A], True),
     ],
 )
@@ -226,6 +226,19 @@ def test_interrupt_before_the_run_folder(fake_playbook, capsys):
     assert main(["run", "test3", "--quick"]) == 130
     last = capsys.readouterr().err.splitlines()[-1]
     assert last == "interrupted before the run folder was created: start again with mvpn-lab run test3_gprs"
+
+
+def test_results_dir_goes_to_the_playbook_absolute(fake_playbook, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "test4", "--quick", "--configs", A, "--results-dir", "out"]) == 0
+    assert fake_playbook.calls[0]["extravars"]["mvpn_results_dir"] == str(tmp_path / "out")
+
+
+def test_resume_does_not_take_a_results_dir(fake_playbook, capsys, tmp_path):
+    run_dir = make_run(tmp_path / "results", "test4_umts", [B], 1)
+    assert main(["run", "test4", "--resume", str(run_dir), "--results-dir", str(tmp_path)]) == 2
+    assert "--results-dir cannot change it" in capsys.readouterr().err
+    assert not fake_playbook.calls
 
 
 def test_resume_with_a_relative_path_passes_it_absolute(fake_playbook, capsys, tmp_path, monkeypatch):
