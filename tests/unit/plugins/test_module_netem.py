@@ -49,6 +49,22 @@ def test_second_run_reads_the_kernel_and_changes_nothing(fake_tc, run_module):
     ] == pytest.approx(1.5)
 
 
+def test_the_kernels_microsecond_rounding_is_no_change():
+    """The UMTS profile's delay on the twin: tc -j printed 0.242624 s for 242.625 ms and 0.001499 s
+    for a 1.5 ms jitter (the kernel keeps times in whole ticks and tc rounds them down), which must
+    not count as a difference (the molecule idempotence check failed on it)."""
+    recorded = (
+        '[{"kind":"netem","handle":"1:","root":true,"refcnt":2,"options":{"limit":89,"delay":{"delay":0.242624,'
+        '"jitter":0.001499,"correlation":0},"rate":{"rate":16000,"packetoverhead":0,"cellsize":0,'
+        '"celloverhead":0},"ecn":false,"gap":0}}]'
+    )
+    found = tc.current(tc.parse_qdiscs(recorded))
+    wanted = tc.Impairment(delay_ms=242.625, jitter_ms=1.5, rate_kbit=128, limit=89)
+    assert wanted.same_as(found)
+    # a real difference of 10 microseconds still counts
+    assert not tc.Impairment(delay_ms=242.635, jitter_ms=1.5, rate_kbit=128, limit=89).same_as(found)
+
+
 def test_recorded_twin_output_is_read_back_exactly():
     """What `tc -j qdisc show` printed on the twin (iproute2 6.1) after the GPRS uplink and a tbf."""
     recorded = (
