@@ -11,7 +11,8 @@ DOCUMENTATION = r"""
 module: capture
 short_description: Start and stop tcpdump on a lab host; fetch the capture with its sha256
 description:
-  - With O(state=started), starts C(tcpdump -i INTERFACE -n -U -w PATH -s SNAPLEN --immediate-mode [FILTER])
+  - With O(state=started), starts
+    C(tcpdump -i INTERFACE -n -U -w PATH -s SNAPLEN -B BUFFER_SIZE --immediate-mode [FILTER])
     detached from the module (new session, no inherited descriptors; stderr to C(PATH.log)), records it
     in C(PATH.pid) (JSON) and returns once tcpdump reports that it is listening.
   - Captures are never overwritten - starting fails when O(path) exists, unless the tcpdump recorded for
@@ -44,6 +45,14 @@ options:
     description: Bytes kept of each packet (C(tcpdump -s)); V(0) is tcpdump's default, 262144.
     type: int
     default: 0
+  buffer_size:
+    description:
+      - The kernel capture buffer in KiB (C(tcpdump -B)). Packets that arrive while it is full are lost to
+        the capture (reported as O(packets_dropped)) though the host received them; on a slow host, such
+        as the virtual twin under emulation, tcpdump's 2 MiB default lost packets during TCP bursts.
+      - V(0) keeps tcpdump's default.
+    type: int
+    default: 16384
   filter:
     description: A BPF filter expression, for example V(ip6).
     type: str
@@ -210,6 +219,8 @@ def start(module, path, pid_path, log_path):
         module.fail_json(msg="interface: required when state is started")
     if p["snaplen"] < 0:
         module.fail_json(msg="snaplen: expected a number of bytes >= 0, got %d" % p["snaplen"])
+    if p["buffer_size"] < 0:
+        module.fail_json(msg="buffer_size: expected a size in KiB >= 0, got %d" % p["buffer_size"])
     if p["ready_timeout"] <= 0:
         module.fail_json(msg="ready_timeout: expected a number of seconds > 0, got %s" % p["ready_timeout"])
     if os.path.exists(pid_path):
@@ -228,6 +239,8 @@ def start(module, path, pid_path, log_path):
         module.fail_json(msg="path: folder %s does not exist" % folder)
     tcpdump = module.get_bin_path("tcpdump", required=True)
     command = [tcpdump, "-i", p["interface"], "-n", "-U", "-w", path, "-s", str(p["snaplen"])]
+    if p["buffer_size"]:
+        command += ["-B", str(p["buffer_size"])]
     command += ["--immediate-mode"]
     if p["filter"]:
         command.append(p["filter"])
@@ -320,6 +333,7 @@ def main():
             interface=dict(type="str"),
             path=dict(type="path", required=True),
             snaplen=dict(type="int", default=0),
+            buffer_size=dict(type="int", default=16384),
             filter=dict(type="str"),
             ready_timeout=dict(type="float", default=10.0),
             fetch_to=dict(type="path"),

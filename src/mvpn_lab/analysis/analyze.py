@@ -166,7 +166,30 @@ class _RepAnalyser:
             if mn_pass is None:  # no MN capture: the capture's reason says it all
                 outcome.reasons.clear()
             result.handovers.append(self._handover(i, window, outcome, window_reasons[i], clock, cn_pass))
+        self._capture_losses(events, result)
         return result
+
+    def _capture_losses(self, events: Events, result: RepResult) -> None:
+        """tcpdump's 'dropped by kernel' count: packets the host received but the capture lost, so a
+        message missing from the capture may still have arrived. Said once per capture, and beside
+        every handover that misses a message."""
+        for role in ("mn", "cn"):
+            dropped = events.capture_stats.get(role, {}).get("packets_dropped")
+            if dropped is None:
+                continue
+            result.captures.setdefault(role, {})["packets_dropped"] = dropped
+            if not dropped:
+                continue
+            self.diag.warn(
+                self.rep.capture(role),
+                f"tcpdump lost {dropped} packet(s) the host received (dropped by kernel: buffer full)",
+            )
+            for handover in result.handovers:
+                if any(r.startswith("missing-") for r in handover.reasons):
+                    handover.notes.append(
+                        f"the {role.upper()} capture lost {dropped} packet(s) (tcpdump: dropped by kernel); "
+                        "a missing message may have been lost to the capture, not on the network"
+                    )
 
     # -- MN capture -------------------------------------------------------------------------
     def _mn_pass(

@@ -70,6 +70,8 @@ class HandoverEvent:
 class Events:
     handovers: list[HandoverEvent] = field(default_factory=list)
     transfer: dict[str, Any] = field(default_factory=dict)
+    #: tcpdump's counts per capture ("mn", "cn"): packets_captured, packets_received, packets_dropped
+    capture_stats: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -276,6 +278,11 @@ def load_events(path: Path, diag: Diagnostics) -> Events | str:
         diag.warn(path, "has no 'handovers' list")
         return "events.json-unreadable"
     events = Events(transfer=data.get("transfer") if isinstance(data.get("transfer"), dict) else {})
+    captures = data.get("captures")
+    for role, stats in captures.items() if isinstance(captures, dict) else ():
+        if isinstance(stats, dict):
+            counts = {k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool)}
+            events.capture_stats[str(role)] = counts
     raw = []
     for i, item in enumerate(data["handovers"]):
         try:

@@ -319,3 +319,43 @@ def test_link_types_give_identical_results(tmp_path: Path) -> None:
         for h, truth in zip(analysis.handovers, truths, strict=True):
             assert h.status == "ok"
             assert_matches(h, truth)
+
+
+def test_capture_losses_reported_by_tcpdump_are_noted(tmp_path: Path) -> None:
+    """events.json carries tcpdump's counts: drops are warned about, kept in the result and, beside
+    a handover that misses a message, named as a possible cause (the message may have arrived)."""
+    s = Scenario(mip6="bt")
+    truth = s.handover(Plan(ra=0.5, bu_ha=0.02, ba_ha=0.4, next_tcp=0.3))
+    s.finish()
+    run_dir = _single(tmp_path, s, "bt")
+    events_path = next(run_dir.rglob("events.json"))
+    events = json.loads(events_path.read_text())
+    cut = truth.t0 + 0.5 + 0.02 + 0.2  # between the BU and the BA: the first handover misses its BA
+    events["handovers"].append({"handover_at": cut, "from_ssid": "VISITME", "to_ssid": "LOCAL"})
+    events["captures"] = {
+        "mn": {"packets_captured": 900, "packets_received": 907, "packets_dropped": 7},
+        "cn": {"packets_captured": 300, "packets_received": 300, "packets_dropped": 0},
+        "ha": "not a mapping",
+    }
+    events_path.write_text(json.dumps(events))
+    analysis, stderr = analyse(run_dir)
+    first, second = analysis.handovers
+    assert "missing-ba_ha" in first.status
+    assert any("MN capture lost 7 packet(s)" in note for note in first.notes)
+    assert not any("capture lost" in note for note in second.notes if "missing-" not in second.status)
+    assert "tcpdump lost 7 packet(s)" in stderr and "mn.pcap" in stderr
+    assert "tcpdump lost 0" not in stderr
+    (rep,) = analysis.reps
+    assert rep.captures["mn"]["packets_dropped"] == 7
+    assert rep.captures["cn"]["packets_dropped"] == 0
+
+
+def test_no_capture_counts_no_capture_notes(tmp_path: Path) -> None:
+    s = Scenario(mip6="bt")
+    s.handover(Plan())
+    s.finish()
+    analysis, stderr = analyse(_single(tmp_path, s, "bt"))
+    (h,) = analysis.handovers
+    assert h.status == "ok" and not any("capture lost" in n for n in h.notes)
+    assert "packets_dropped" not in analysis.reps[0].captures["mn"]
+    assert "tcpdump lost" not in stderr

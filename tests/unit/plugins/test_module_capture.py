@@ -76,7 +76,8 @@ def test_start_and_stop(run_module, pcap, fake_tcpdump):
     assert "listening on wlan0" in pcap.with_name("mn.pcap.log").read_text(), "returned before ready"
     args = fake_tcpdump()[0]
     assert args == [
-        "-i", "wlan0", "-n", "-U", "-w", str(pcap), "-s", "0", "--immediate-mode", "ip6 and not port 22",
+        "-i", "wlan0", "-n", "-U", "-w", str(pcap), "-s", "0", "-B", "16384", "--immediate-mode",
+        "ip6 and not port 22",
     ]  # fmt: skip
     record = json.loads(pcap.with_name("mn.pcap.pid").read_text())
     assert record["pid"] == result["pid"] and record["started_at"] == result["started_at"]
@@ -119,6 +120,14 @@ def test_snaplen(run_module, pcap, fake_tcpdump):
     assert fake_tcpdump()[0][fake_tcpdump()[0].index("-s") + 1] == "128"
     run(run_module, pcap, state="stopped")
     assert pcap_records(pcap)[0] == 128
+
+
+@pytest.mark.parametrize("size, expected", [(4096, ["-B", "4096"]), (0, [])])
+def test_buffer_size(run_module, pcap, fake_tcpdump, size, expected):
+    start(run_module, pcap, fake_tcpdump, buffer_size=size)
+    args = fake_tcpdump()[0]
+    assert args[args.index("-s") + 2 : args.index("--immediate-mode")] == expected
+    run(run_module, pcap, state="stopped")
 
 
 def test_start_is_idempotent_while_running(run_module, pcap, fake_tcpdump):
@@ -244,6 +253,10 @@ def test_stop_without_capture(run_module, pcap):
         (
             {"state": "started", "interface": "wlan0", "snaplen": -1},
             "snaplen: expected a number of bytes >= 0, got -1",
+        ),
+        (
+            {"state": "started", "interface": "wlan0", "buffer_size": -1},
+            "buffer_size: expected a size in KiB >= 0, got -1",
         ),
         (
             {"state": "started", "interface": "wlan0", "ready_timeout": 0},
