@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: setup, static checks,
 # unit tests, then everything on the virtual twin (molecule role scenarios,
-# site.yml idempotence, Test 1). pytest drives the twin part, so its closing
-# line is the suite's verdict.
+# site.yml idempotence, preflight, Tests 1, 2 and 4, MIPv6 security,
+# impairment). pytest drives the twin part, so its closing line is the
+# suite's verdict.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -25,6 +26,6 @@ antsibull-changelog lint
 stage "ansible-test sanity"
 scripts/sanity.sh
 
-stage "pytest: unit, bad input, and the virtual twin (molecule, Tests 1 and 2, MIPv6 security)"
+stage "pytest: unit, bad input, and the virtual twin (molecule, preflight, Tests 1, 2 and 4, MIPv6 security, impairment)"
 pytest -v -p no:cacheprovider --durations=15 tests/unit tests/integration tests/twin "$@"
 stage "done"
