@@ -9,7 +9,8 @@ toward the backbone) on its backbone interface, downlink on its impaired-link in
 The RTT is what a ping of ``reference_frame_bytes`` (default 118: a 56-byte ICMPv6 echo in
 an Ethernet frame) measures, as the paper's operators measured their links: each direction's
 netem delay is half of the RTT left after that frame's serialization at both rates. At GPRS
-rates (10 kbit/s up, 40 down) serialization alone is 118 ms of the 700.
+rates (10 kbit/s up, 40 down) serialization alone is 118 ms of the 700. With the ``tbf`` shaper
+(``serialized=False``) a lone ping passes the token bucket at once, so each delay is half the RTT.
 
 netem holds every packet it delays, so its limit is the profile's queue plus the packets in
 flight during the delay (counted at 100 bytes, the size of a bare TCP acknowledgement).
@@ -62,11 +63,15 @@ def impairment_directions(
     interfaces: dict[str, str],
     custom: dict[str, Any] | None = None,
     reference_frame_bytes: int = 118,
+    serialized: bool = True,
 ) -> list[dict[str, Any]]:
     """The ``mvpn.lab.netem`` parameters of the uplink and the downlink, in that order.
 
     The ``wlan`` profile (and any profile without rates) means no impairment: both directions
-    come back with ``state: absent``.
+    come back with ``state: absent``. With ``serialized`` (netem's own rate, and Click's links)
+    every packet also waits its transmission time, so a ``reference_frame_bytes`` frame's is taken
+    off the RTT; a token bucket (``serialized=False``, the ``tbf`` shaper) lets a lone packet
+    through at once, so the one-way delay is half the RTT.
     """
     if profile_name not in PROFILE_NAMES:
         raise AnsibleFilterError(
@@ -97,7 +102,9 @@ def impairment_directions(
     queue = _number(profile, "queue_packets", field, minimum=1, default=DEFAULT_QUEUE_PACKETS)
     if queue != int(queue):
         raise AnsibleFilterError(f"{field}.queue_packets: expected a whole number of packets, got {queue:g}")
-    serialization = sum(serialization_ms(reference_frame_bytes, r) for r in rates.values())
+    serialization = 0.0
+    if serialized:
+        serialization = sum(serialization_ms(reference_frame_bytes, r) for r in rates.values())
     if serialization > rtt:
         raise AnsibleFilterError(
             f"{field}.rtt_ms: {rtt:g} ms is less than the {serialization:.1f} ms a "

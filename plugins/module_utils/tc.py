@@ -23,9 +23,10 @@ SHAPERS = ("netem", "tbf")
 ROOT_HANDLE = "1:"
 TBF_HANDLE = "10:"
 # Times are compared to within 2 microseconds (the kernel keeps them in ticks and tc prints them
-# rounded down: 242.625 ms reads back as 0.242624 s), rates to the bit per second.
+# rounded down: 242.625 ms reads back as 0.242624 s), rates to the byte per second (the kernel
+# keeps whole bytes per second: 12.3 kbit reads back as 1537 B/s, 12.296 kbit).
 _TIME_TOLERANCE_MS = 0.002
-_RATE_TOLERANCE_KBIT = 0.001
+_RATE_TOLERANCE_KBIT = 0.008
 
 
 class TcError(Exception):
@@ -129,8 +130,10 @@ def commands(device, wanted_impairment, existing):
     if w.rate_kbit is not None and w.shaper == "netem":
         netem += ["rate", "%gkbit" % w.rate_kbit]
     cmds = []
-    if existing is not None and existing.shaper != w.shaper:
-        # a token bucket to add or to take away: start again from the default qdisc
+    rate_dropped = existing is not None and existing.rate_kbit is not None and w.rate_kbit is None
+    if existing is not None and (existing.shaper != w.shaper or rate_dropped):
+        # A token bucket to add or to take away, or a netem rate to drop (the kernel keeps the rate
+        # of a netem that is changed without one): start again from the default qdisc.
         cmds.append(["tc", "qdisc", "del", "dev", device, "root"])
     cmds.append(["tc", "qdisc", "replace", "dev", device, "root", "handle", ROOT_HANDLE] + netem)
     if w.shaper == "tbf":

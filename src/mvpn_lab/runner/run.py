@@ -15,6 +15,7 @@ Exit codes: 0 every repetition passed; 1 some failed, were not run, or the playb
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -128,6 +129,17 @@ def prepare(options: Options, root: Path) -> Prepared:
     return Prepared(
         test, plan, resume, done, inventory, extravars(plan, options.provision, resume, options.results_dir)
     )
+
+
+def resume_command(prepared: Prepared, run_dir: Path) -> str:
+    """The command that resumes ``run_dir`` against the same lab (inventory, provisioning)."""
+    words = ["mvpn-lab", "run", prepared.test]
+    if prepared.inventory is not None:
+        words += ["-i", prepared.inventory]
+    if not prepared.extravars.get("mvpn_provision", True):
+        words.append("--no-provision")
+    words += ["--resume", str(run_dir)]
+    return shlex.join(words)
 
 
 class Interrupt:
@@ -284,7 +296,7 @@ def run(
     run_dir = tracker.run_dir
     if session.interrupt.requested or getattr(result, "status", None) == "canceled":
         if run_dir is not None:
-            hint = f"mvpn-lab run {prepared.test} --resume {run_dir}"
+            hint = resume_command(prepared, run_dir)
             err.print(Text(f"interrupted: resume with {hint}"), soft_wrap=True)
         else:
             hint = f"start again with mvpn-lab run {prepared.test}"
@@ -297,5 +309,14 @@ def run(
         outcome = rundir.read_outcome(run_dir, not_before=started - MTIME_SLACK_S)
         if outcome is None:
             outcome = rundir.outcome_from_folder(run_dir, tracker.plan)
-    print_report(out, prepared.test, outcome, run_dir, playbook_ok, tracker.failures, list(tracker.tail))
+    print_report(
+        out,
+        prepared.test,
+        outcome,
+        run_dir,
+        playbook_ok,
+        tracker.failures,
+        list(tracker.tail),
+        resume_hint=resume_command(prepared, run_dir) if run_dir is not None else None,
+    )
     return EXIT_OK if playbook_ok and outcome is not None and outcome.ok else EXIT_FAILED

@@ -108,6 +108,8 @@ def failure_reason(events: Any) -> str | None:
     if hosts_down:
         names = ", ".join(str(h) for h in hosts_down)
         reasons.append(f"host{'s' if len(hosts_down) > 1 else ''} {names} down (no answer)")
+    errors = events.get("errors") if isinstance(events.get("errors"), list) else []
+    reasons.extend(_one_line(error) for error in errors if error)
     for number, handover in enumerate(handovers, 1):
         handover = handover if isinstance(handover, dict) else {}
         if _truthy(handover.get("ok", False)):

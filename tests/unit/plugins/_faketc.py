@@ -57,9 +57,12 @@ class FakeTc:
             self.qdiscs[device] = [dict(NOQUEUE)]
             return 0, "", ""
         if args[5:8] == ["root", "handle", "1:"]:
-            self.qdiscs[device] = [self._netem(args[8:])] + [
-                q for q in self.qdiscs[device] if q.get("parent")
-            ]
+            netem = self._netem(args[8:])
+            old = self.qdiscs[device][0]
+            if old["kind"] == "netem" and "rate" in old["options"] and "rate" not in netem["options"]:
+                # the kernel changes an existing netem: a rate that tc does not send is kept
+                netem["options"]["rate"] = old["options"]["rate"]
+            self.qdiscs[device] = [netem] + [q for q in self.qdiscs[device] if q.get("parent")]
             return 0, "", ""
         assert args[5:9] == ["parent", "1:1", "handle", "10:"], line
         assert self.qdiscs[device][0]["kind"] == "netem", "tbf below a netem that is not there"
@@ -101,7 +104,7 @@ class FakeTc:
                 i += 3
             elif word == "rate":
                 options["rate"] = {
-                    "rate": int(_kbit(rest[i + 1]) * 1000 / 8),
+                    "rate": round(_kbit(rest[i + 1]) * 1000 / 8),  # whole bytes per second
                     "packetoverhead": 0,
                     "cellsize": 0,
                     "celloverhead": 0,

@@ -29,11 +29,19 @@ def test_gprs_directions_and_the_rtt_a_ping_sees():
     assert (down["direction"], down["device"], down["rate_kbit"]) == ("downlink", "eth1", 40)
     # a 118-byte frame: 94.4 ms at 10 kbit/s, 23.6 ms at 40; the rest of the 700 ms split evenly
     assert up["delay_ms"] == down["delay_ms"] == pytest.approx((700 - 94.4 - 23.6) / 2)
-    ping_rtt = up["delay_ms"] + down["delay_ms"] + serialization_ms(118, 10) + serialization_ms(118, 40)
-    assert ping_rtt == pytest.approx(700)
+    assert serialization_ms(118, 10) == pytest.approx(94.4)
+    assert serialization_ms(118, 40) == pytest.approx(23.6)
     # queue plus what is in flight during the delay at 100-byte packets
     assert up["limit"] == 20 + 4 and down["limit"] == 20 + 15
     assert up["state"] == down["state"] == "present" and up["loss_pct"] == up["jitter_ms"] == 0
+
+
+def test_a_token_bucket_adds_no_serialization_to_a_lone_ping():
+    """tbf lets a ping through at once: each delay is half the RTT (netem's rate would add 118 ms)."""
+    up, down = impairment_directions("gprs", PROFILES, IFACES, serialized=False)
+    assert up["delay_ms"] == down["delay_ms"] == 350
+    assert (up["rate_kbit"], down["rate_kbit"]) == (10, 40)
+    assert up["limit"] == 20 + 5 and down["limit"] == 20 + 18  # more in flight during the longer delay
 
 
 def test_umts_is_symmetric():

@@ -133,6 +133,32 @@ def test_switching_shaper_starts_from_the_default_qdisc(fake_tc, run_module):
     assert [q["kind"] for q in fake_tc.qdiscs["eth1"]] == ["netem"]
 
 
+def test_dropping_the_rate_starts_from_the_default_qdisc(fake_tc, run_module):
+    """The kernel keeps a netem's rate when tc changes it without one: the qdisc is made anew."""
+    run_module(netem, UMTS_DOWN)
+    unshaped = {k: v for k, v in UMTS_DOWN.items() if k != "rate_kbit"}
+    fake_tc.commands.clear()
+    result = run_module(netem, unshaped)
+    assert fake_tc.changing() == [
+        "tc qdisc del dev eth1 root",
+        "tc qdisc replace dev eth1 root handle 1: netem limit 60 delay 250.000ms",
+    ]
+    assert result["changed"] is True and result["after"]["rate_kbit"] is None
+    assert "rate" not in fake_tc.qdiscs["eth1"][0]["options"]
+    fake_tc.commands.clear()
+    assert run_module(netem, unshaped)["changed"] is False and fake_tc.changing() == []
+
+
+@pytest.mark.parametrize("rate", [12.3, 85.65, 0.5])
+def test_rates_in_fractions_of_a_byte_per_second_settle(fake_tc, run_module, rate):
+    """The kernel keeps whole bytes per second (12.3 kbit reads back as 12.296): no change next time."""
+    args = dict(UMTS_DOWN, rate_kbit=rate)
+    run_module(netem, args)
+    fake_tc.commands.clear()
+    assert run_module(netem, args)["changed"] is False and fake_tc.changing() == []
+    assert run_module(netem, dict(args, rate_kbit=rate + 0.016))["changed"] is True
+
+
 def test_a_netem_set_up_by_hand_is_replaced(fake_tc, run_module):
     fake_tc.qdiscs["eth1"] = [
         {

@@ -69,6 +69,8 @@ class FakePlaybook:
     interrupt_early: bool = False
     #: the playbook fails (a task error) before this repetition
     fail_at: str | None = None
+    #: a task of this repetition fails and is rescued (its transfer fails too); the playbook goes on
+    rescued_at: str | None = None
     write_outcome: bool = True
     calls: list[dict[str, Any]] = field(default_factory=list)
     private_dirs: list[Path] = field(default_factory=list)
@@ -138,6 +140,10 @@ class FakePlaybook:
                     signal.raise_signal(signal.SIGINT)
                 if emit("playbook_on_task_start", f"Hand over to the visited network, {name}"):
                     return Result("canceled", 254)
+                if name == self.rescued_at:
+                    self.failing[name] = "cn: Check that every lab host answers: no answer"
+                    task = f"Check that every lab host answers, {name}"
+                    emit("runner_on_failed", task, res={"msg": "boom"})
                 dest = rep_dir / "events.json"
                 dest.write_text(json.dumps(events(config, rep, self.failing.get(name))))
                 record = f"Record the events, {name}"

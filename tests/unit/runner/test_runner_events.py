@@ -82,6 +82,8 @@ CASES = [
     {"transfer": {"status": "completed", "sha256_ok": "True"}, "handovers": [{"ok": "False", "error": "e"}]},
     {"handovers": [{"to_ssid": "VISITME", "ok": False, "error": "association\ntimed out"}]},
     {},
+    {"transfer": {"status": "completed", "sha256_ok": True}, "handovers": [], "errors": ["cn: Stop: boom"]},
+    {"transfer": {"status": "completed", "sha256_ok": True}, "handovers": [], "errors": ["", "mn: a\n b"]},
 ]
 
 

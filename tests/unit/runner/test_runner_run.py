@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import signal
 from pathlib import Path
 
@@ -137,6 +138,27 @@ def test_a_playbook_failure_lists_what_is_missing_from_the_events(fake_playbook,
     assert "test2_wlan: 1 of 2 repetitions passed, 1 not run (from the events.json files)" in captured.out
     assert f"{B}/rep-01" in captured.out and "not run" in captured.out
     assert captured.out.splitlines()[-1] == f"to run the rest: mvpn-lab run test2_wlan --resume {run_dir}"
+
+
+def test_a_rescued_repetition_task_is_not_a_playbook_failure(fake_playbook, capsys, run_dir):
+    fake_playbook.rescued_at = f"{B}/rep-01"
+    assert main(["run", "test2", "--quick", "--configs", f"{A},{B}"]) == 1
+    out = capsys.readouterr().out
+    assert "the playbook failed" not in out
+    assert out.splitlines()[0] == "test2_wlan: 1 of 2 repetitions passed, 1 failed"
+
+
+def test_the_hints_keep_the_inventory_and_no_provision(fake_playbook, capsys, run_dir, tmp_path):
+    """A run on another inventory is resumed on that inventory, not on the default (the twin)."""
+    inventory = tmp_path / "lab inventory"
+    inventory.mkdir()
+    fake_playbook.fail_at = f"{B}/rep-01"
+    args = ["run", "test2", "--quick", "--configs", f"{A},{B}", "-i", str(inventory), "--no-provision"]
+    assert main(args) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    quoted = shlex.quote(str(inventory))
+    assert last == f"to run the rest: mvpn-lab run test2_wlan -i {quoted} --no-provision --resume {run_dir}"
+    assert shlex.split(last.split(": ", 1)[1])[4] == str(inventory)
 
 
 def test_a_failure_before_the_run_folder(fake_playbook, capsys, monkeypatch):
