@@ -48,7 +48,7 @@ options:
   buffer_size:
     description:
       - The kernel capture buffer in KiB (C(tcpdump -B)). Packets that arrive while it is full are lost to
-        the capture (reported as O(packets_dropped)) though the host received them; on a slow host, such
+        the capture (reported as RV(packets_dropped)) though the host received them; on a slow host, such
         as the virtual twin under emulation, tcpdump's 2 MiB default lost packets during TCP bursts.
       - V(0) keeps tcpdump's default.
     type: int
