@@ -1,9 +1,9 @@
 """The paper's Test 1 on the twin: IPsec and plain configurations, and no key in any output.
 
-CI runs the configurations in CI_CONFIGURATIONS (CI's 90 minutes hold no more): both IPsec modes,
-the home and the foreign link, both addressing modes, and static addressing on the foreign link
-without IPsec (the row that broke twice). The paper's cipher suite with IPsec runs in the Test 2
-twin test. MVPN_TEST1_ALL=1 runs all 24. The run is
+CI runs the configurations in CI_CONFIGURATIONS (CI's 90 minutes hold no more): tunnel mode with
+radvd addressing, and static addressing on the foreign link without IPsec (the row that broke
+twice). Transport mode with the paper's cipher suite runs in the Test 2 twin test, the MN at home
+in every handover test. MVPN_TEST1_ALL=1 runs all 24. The run is
 verbose (-vvv): the security check reads its output, the run folder, the daemons' logs and the
 twin's journal for the lab's keys.
 """
@@ -21,7 +21,6 @@ from mvpn_lab.vlab.machine import default_lab
 
 # One regular expression per configuration id (re.search), in the matrix's order.
 CI_CONFIGURATIONS = [
-    "addr-static_ipsec-transport_suite-aead_loc-home",
     "addr-static_ipsec-none_suite-paper_loc-foreign",
     "addr-radvd_ipsec-tunnel_suite-aead_loc-foreign",
 ]

@@ -3,8 +3,8 @@ repetition per configuration): a lab host goes down during one repetition, the r
 interrupted (SIGINT, as Ctrl-C) during another and resumed; the analysis and the report come out
 at the end.
 
-CI runs CI_CONFIGURATIONS (IPsec none with bt and ro, tunnel mode under bt with RA detection) to
-stay inside its time budget; MVPN_TEST4_ALL=1 runs all 12 (the interruption and the host down
+CI runs CI_CONFIGURATIONS (IPsec none with bt and ro, tunnel mode under bt; L2 movement detection,
+the shorter) to stay inside its time budget; MVPN_TEST4_ALL=1 runs all 12 (the interruption and the host down
 then fall on the second and third).
 """
 
@@ -29,12 +29,23 @@ ALL = [
 CI_CONFIGURATIONS = [
     "mip6-bt_ipsec-none_md-l2",
     "mip6-ro_ipsec-none_md-l2",  # the CN is down during this one
-    "mip6-bt_ipsec-tunnel_md-ra",  # interrupted during this one, then resumed
+    "mip6-bt_ipsec-tunnel_md-l2",  # interrupted during this one, then resumed
 ]
 CONFIGURATIONS = ALL if os.environ.get("MVPN_TEST4_ALL") == "1" else CI_CONFIGURATIONS
 DOWN, INTERRUPTED = CONFIGURATIONS[1], CONFIGURATIONS[2]
 # the CN's namespace wrapper: without it nothing runs on the CN, as on a host that is down
 WRAPPER = "/usr/local/bin/python3-cn"
+# Down for exactly one call: the first thing run on the CN after the first configuration's
+# repetition, which is the next repetition's probe (the two configurations share their IPsec
+# state, so nothing is reinstalled on the CN in between). It puts the real wrapper back before it
+# fails as a missing interpreter does, so the CN is up again for the configuration after, however
+# soon the playbook gets there (putting it back from here, once DOWN's events.json appeared, raced
+# with that configuration's IPsec tasks on the CN).
+DOWN_ONCE = f"""#!/bin/sh
+mv -f {WRAPPER}.real {WRAPPER}
+echo "{WRAPPER}: not found (the CN is down for this repetition)" >&2
+exit 127
+"""
 
 
 def _wait_for(what: str, predicate, proc: subprocess.Popen, timeout: float) -> None:
@@ -86,12 +97,15 @@ def test_test4_quick_survives_a_host_down_and_an_interruption(twin, tmp_path):
         first = run / CONFIGURATIONS[0] / "rep-01" / "events.json"
         _wait_for(f"{CONFIGURATIONS[0]} to finish", first.exists, proc, 900)
         # the CN goes down for the next configuration's repetition
-        assert _vm(f"mv {WRAPPER} {WRAPPER}.down").returncode == 0
+        script = DOWN_ONCE.replace("'", "'\\''")
+        down_once = f"printf '%s' '{script}' > {WRAPPER}.once && chmod 755 {WRAPPER}.once"
+        swap = f"mv {WRAPPER} {WRAPPER}.real && mv {WRAPPER}.once {WRAPPER}"
+        assert _vm(f"{down_once} && {swap}").returncode == 0
         try:
             down = run / DOWN / "rep-01" / "events.json"
             _wait_for(f"{DOWN} to finish", down.exists, proc, 900)
         finally:
-            assert _vm(f"test -e {WRAPPER} || mv {WRAPPER}.down {WRAPPER}").returncode == 0
+            assert _vm(f"test ! -e {WRAPPER}.real || mv -f {WRAPPER}.real {WRAPPER}").returncode == 0
         # Ctrl-C once the next repetition's captures run
         tag = f"{run.name}_{INTERRUPTED}_"
         _wait_for(
@@ -107,7 +121,8 @@ def test_test4_quick_survives_a_host_down_and_an_interruption(twin, tmp_path):
     output = log.read_text()
     assert code == 130, output[-4000:]
     assert "--resume" in output and str(run) in output, output[-4000:]
-    assert not (run / INTERRUPTED / "rep-01" / "events.json").exists()
+    interrupted = run / INTERRUPTED / "rep-01" / "events.json"
+    assert not interrupted.exists(), (interrupted.read_text(), output[-4000:])
 
     resumed = _runner(["--resume", str(run)], log)
     code = resumed.wait(timeout=3600)
