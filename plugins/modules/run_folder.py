@@ -181,6 +181,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mvpn.lab.plugins.module_utils.checksum import file_sha256
+from ansible_collections.mvpn.lab.plugins.module_utils.repetition import one_line, verdict
 
 
 def utc_now():
@@ -280,56 +281,12 @@ def resume(module):
     module.exit_json(changed=True, path=path, manifest=manifest, done=sorted(done), set_aside=sorted(moved))
 
 
-def truthy(value):
-    """A boolean from JSON, also when a template wrote it as a string ("True", "false")."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1")
-    return bool(value)
-
-
-def one_line(text):
-    return " ".join(str(text).split())
-
-
 def repetition_outcome(events, configuration, repetition):
-    """One entry of the outcome from a repetition's events.json."""
-    events = events if isinstance(events, dict) else {}
-    transfer = events.get("transfer") if isinstance(events.get("transfer"), dict) else {}
-    handovers = events.get("handovers") if isinstance(events.get("handovers"), list) else []
-    hosts_down = events.get("hosts_down") if isinstance(events.get("hosts_down"), list) else []
-    status = transfer.get("status") or "unknown"
-    sha256_ok = truthy(transfer.get("sha256_ok", False))
-    reasons = []
-    if hosts_down:
-        names = ", ".join(str(h) for h in hosts_down)
-        reasons.append("host%s %s down (no answer)" % ("s" if len(hosts_down) > 1 else "", names))
-    errors = events.get("errors") if isinstance(events.get("errors"), list) else []
-    reasons.extend(one_line(error) for error in errors if error)
-    handovers_ok = True
-    for number, handover in enumerate(handovers, 1):
-        handover = handover if isinstance(handover, dict) else {}
-        if truthy(handover.get("ok", False)):
-            continue
-        handovers_ok = False
-        target = "to %s" % handover["to_ssid"] if handover.get("to_ssid") else "%d" % number
-        error = handover.get("error")
-        reasons.append("handover %s failed%s" % (target, ": %s" % one_line(error) if error else ""))
-    if status != "completed":
-        error = transfer.get("error")
-        reasons.append("transfer %s%s" % (status, ": %s" % one_line(error) if error else ""))
-    elif not sha256_ok:
-        reasons.append("sha256 mismatch")
-    passed = not reasons
-    return {
-        "name": rep_name(configuration, repetition),
-        "configuration": configuration,
-        "repetition": repetition,
-        "passed": passed,
-        "transfer": status,
-        "sha256_ok": sha256_ok,
-        "handovers_ok": handovers_ok,
-        "reason": None if passed else "; ".join(reasons),
-    }
+    """One entry of the outcome from a repetition's events.json (the rule: module_utils/repetition.py)."""
+    entry = {"name": rep_name(configuration, repetition), "configuration": configuration}
+    entry["repetition"] = repetition
+    entry.update(verdict(events))
+    return entry
 
 
 def outcome_from_events(module, path, manifest):

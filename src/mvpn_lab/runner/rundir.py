@@ -8,14 +8,18 @@ holds ``events.json`` (the playbook writes it last), and, once the playbook fini
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mvpn_lab.errors import LabError
 from mvpn_lab.runner.matrix import Plan
+from mvpn_lab.runner.project import find_root
 
 
 def _read_json(path: Path) -> Any:
@@ -84,46 +88,29 @@ def completed(run_dir: Path | None, plan: Plan) -> set[str]:
     return {name for name in plan.names() if (run_dir / name / "events.json").is_file()}
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1")
-    return bool(value)
+@functools.cache
+def _pass_rule() -> ModuleType:
+    """The collection's pass rule (``plugins/module_utils/repetition.py``), the one
+    ``mvpn.lab.run_folder`` writes outcome.json with, loaded from this checkout."""
+    path = find_root() / "plugins" / "module_utils" / "repetition.py"
+    spec = importlib.util.spec_from_file_location("mvpn_lab._repetition_rule", path)
+    if spec is None or spec.loader is None:
+        raise LabError(f"cannot load the repetition pass rule from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
+    return str(_pass_rule().one_line(text))
 
 
 def failure_reason(events: Any) -> str | None:
-    """None when a repetition passed, else one line naming what failed.
-
-    The same rule as ``mvpn.lab.run_folder``'s ``outcome_from_events`` (used here while the run
-    goes on, and when the playbook stopped before writing outcome.json).
-    """
-    events = events if isinstance(events, dict) else {}
-    transfer = events.get("transfer") if isinstance(events.get("transfer"), dict) else {}
-    handovers = events.get("handovers") if isinstance(events.get("handovers"), list) else []
-    hosts_down = events.get("hosts_down") if isinstance(events.get("hosts_down"), list) else []
-    reasons = []
-    if hosts_down:
-        names = ", ".join(str(h) for h in hosts_down)
-        reasons.append(f"host{'s' if len(hosts_down) > 1 else ''} {names} down (no answer)")
-    errors = events.get("errors") if isinstance(events.get("errors"), list) else []
-    reasons.extend(_one_line(error) for error in errors if error)
-    for number, handover in enumerate(handovers, 1):
-        handover = handover if isinstance(handover, dict) else {}
-        if _truthy(handover.get("ok", False)):
-            continue
-        target = f"to {handover['to_ssid']}" if handover.get("to_ssid") else str(number)
-        error = handover.get("error")
-        reasons.append(f"handover {target} failed" + (f": {_one_line(error)}" if error else ""))
-    status = transfer.get("status") or "unknown"
-    if status != "completed":
-        error = transfer.get("error")
-        reasons.append(f"transfer {status}" + (f": {_one_line(error)}" if error else ""))
-    elif not _truthy(transfer.get("sha256_ok", False)):
-        reasons.append("sha256 mismatch")
-    return "; ".join(reasons) if reasons else None
+    """None when a repetition passed, else one line naming what failed: the rule of
+    ``mvpn.lab.run_folder`` (used here while the run goes on, and when the playbook stopped
+    before writing outcome.json)."""
+    reason = _pass_rule().verdict(events)["reason"]
+    return None if reason is None else str(reason)
 
 
 def events_reason(path: Path) -> str | None:

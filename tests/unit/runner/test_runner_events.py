@@ -89,7 +89,8 @@ CASES = [
 
 @pytest.mark.parametrize("data", CASES)
 def test_the_runners_verdict_is_the_modules(data):
-    """The live verdict (runner) and outcome.json (mvpn.lab.run_folder) agree."""
+    """The live verdict (runner) and outcome.json (mvpn.lab.run_folder) agree: the runner loads
+    the collection's rule file (plugins/module_utils/repetition.py) from this checkout."""
     collections = str(ROOT / "collections")
     if collections not in sys.path:
         sys.path.insert(0, collections)
