@@ -31,8 +31,9 @@ def _part(events, key, kind):
 def verdict(events):
     """What events.json says of its repetition.
 
-    A repetition passes when every lab host answered, no task failed (``errors``), every handover
-    happened and the transfer completed with the right sha256. Returns a dict: ``passed``,
+    A repetition passes when every lab host took part (none in ``hosts_absent``) and answered (none
+    in ``hosts_down``), no task failed (``errors``), every handover happened and the transfer
+    completed with the right sha256. Returns a dict: ``passed``,
     ``transfer`` (its status), ``sha256_ok``, ``handovers_ok`` and ``reason`` (None when it passed,
     else one line naming each failure, separated by "; ").
     """
@@ -45,6 +46,11 @@ def verdict(events):
     if hosts_down:
         names = ", ".join(str(h) for h in hosts_down)
         reasons.append("host%s %s down (no answer)" % ("s" if len(hosts_down) > 1 else "", names))
+    absent = _part(events, "hosts_absent", list)
+    if absent:
+        names = ", ".join(str(h) for h in absent)
+        plural = "s" if len(absent) > 1 else ""
+        reasons.append("host%s %s took no part (failed before this repetition)" % (plural, names))
     reasons.extend(one_line(error) for error in _part(events, "errors", list) if error)
     handovers_ok = True
     for number, handover in enumerate(_part(events, "handovers", list), 1):

@@ -63,11 +63,11 @@ options:
         (C(configurations) of C(manifest.json) in order, each with repetitions 1 to C(repetitions)). An
         entry has C(name) (C(CONFIG/rep-NN)), C(configuration), C(repetition), C(passed), C(transfer) (the
         transfer's status), C(sha256_ok), C(handovers_ok) and C(reason), null when it passed, else one
-        line naming what failed, joined by C(; ) (the hosts down, the repetition's own C(errors), each
-        failed handover with its target SSID and error, the transfer's status and error, or
-        C(sha256 mismatch)).
+        line naming what failed, joined by C(; ) (the hosts down, the hosts that took no part, the
+        repetition's own C(errors), each failed handover with its target SSID and error, the
+        transfer's status and error, or C(sha256 mismatch)).
       - A repetition passed when its transfer's C(status) is C(completed), C(sha256_ok) is true, every
-        handover is C(ok) and its optional C(hosts_down) and C(errors) lists are empty.
+        handover is C(ok) and its optional C(hosts_down), C(hosts_absent) and C(errors) lists are empty.
       - C(missing) lists the plan's repetitions without C(events.json) (never run, or interrupted).
     type: bool
     default: false

@@ -282,3 +282,21 @@ def test_outcome_names_the_repetitions_own_errors(tmp_path, run_module):
     assert reps[f"{a}/rep-01"]["passed"] is False
     assert reps[f"{a}/rep-01"]["reason"] == "cn: Start the captures: tcpdump: eth0: No such device exit 1"
     assert reps[f"{b}/rep-01"]["passed"] is True
+
+
+def test_a_host_that_took_no_part_fails_the_repetition(tmp_path, run_module):
+    """A host that failed outside a repetition leaves the play; the repetition must not pass
+    without it (seen on the twin: the CN missing from a resumed repetition that then passed)."""
+    run = handover_run(tmp_path, run_module, repetitions=1)
+    a, b = CONFIGS
+    data = events(a, 1)
+    data["hosts_absent"] = ["cn"]
+    write_rep(run, a, 1, data)
+    data = events(b, 1)
+    data["hosts_absent"] = []
+    write_rep(run, b, 1, data)
+    result = run_module(run_folder, {"state": "finished", "path": str(run), "outcome_from_events": True})
+    reps = {r["name"]: r for r in result["summary"]["repetitions"]}
+    assert reps[f"{a}/rep-01"]["passed"] is False
+    assert reps[f"{a}/rep-01"]["reason"] == "host cn took no part (failed before this repetition)"
+    assert reps[f"{b}/rep-01"]["passed"] is True

@@ -78,6 +78,7 @@ CASES = [
     events("a", 1, reason="curl: (28) timed out"),
     events("a", 1, hosts_down=["cn"]),
     events("a", 1, reason="x", hosts_down=["cn", "ha"]),
+    {**events("a", 1), "hosts_absent": ["cn"]},
     {"transfer": {"status": "completed", "sha256_ok": False}, "handovers": []},
     {"transfer": {"status": "completed", "sha256_ok": "True"}, "handovers": [{"ok": "False", "error": "e"}]},
     {"handovers": [{"to_ssid": "VISITME", "ok": False, "error": "association\ntimed out"}]},
