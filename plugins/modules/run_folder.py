@@ -283,8 +283,7 @@ def resume(module):
 
 def repetition_outcome(events, configuration, repetition):
     """One entry of the outcome from a repetition's events.json (the rule: module_utils/repetition.py)."""
-    entry = {"name": rep_name(configuration, repetition), "configuration": configuration}
-    entry["repetition"] = repetition
+    entry = dict(name=rep_name(configuration, repetition), configuration=configuration, repetition=repetition)
     entry.update(verdict(events))
     return entry
 

@@ -25,36 +25,34 @@ RUN_ALL = os.environ.get("MVPN_MOLECULE_ALL") == "1"
 
 
 def test_molecule_scenarios(twin):
-    molecule = str(BIN / "molecule")
     if RUN_ALL:
-        code, out = run_logged("molecule", [molecule, "test", "--all"], timeout=5400, stamp=True)
-        assert code == 0, f"molecule test --all failed:\n{tail(out, 120)}"
-        plain = _plain(out)
-        for scenario in WHOLE + VERIFIED:
-            assert f"{scenario} ➜ converge: Executed: Successful" in plain, scenario
-            assert f"{scenario} ➜ verify: Executed: Successful" in plain, scenario
-        for scenario in IDEMPOTENCE:
-            assert f"{scenario} ➜ idempotence: Executed: Successful" in plain, scenario
+        plain = _molecule("molecule", ["test", "--all"], timeout=5400)
+        _executed(plain, WHOLE + VERIFIED, "converge", "verify")
+        _executed(plain, IDEMPOTENCE, "idempotence")
         return
 
-    whole = [arg for scenario in WHOLE for arg in ("-s", scenario)]
-    code, out = run_logged("molecule", [molecule, "test", *whole], timeout=3600, stamp=True)
-    assert code == 0, f"molecule test {' '.join(whole)} failed:\n{tail(out, 120)}"
-    plain = _plain(out)
-    for scenario in WHOLE:
-        assert f"{scenario} ➜ converge: Executed: Successful" in plain, scenario
-        assert f"{scenario} ➜ verify: Executed: Successful" in plain, scenario
-    for scenario in IDEMPOTENCE:
-        assert f"{scenario} ➜ idempotence: Executed: Successful" in plain, scenario
+    plain = _molecule("molecule", ["test", *_scenarios(WHOLE)], timeout=3600)
+    _executed(plain, WHOLE, "converge", "verify")
+    _executed(plain, IDEMPOTENCE, "idempotence")
 
-    verified = [arg for scenario in VERIFIED for arg in ("-s", scenario)]
-    code, out = run_logged("molecule-verify", [molecule, "verify", *verified], timeout=1800, stamp=True)
-    assert code == 0, f"molecule verify {' '.join(verified)} failed:\n{tail(out, 120)}"
-    plain = _plain(out)
+    plain = _molecule("molecule-verify", ["verify", *_scenarios(VERIFIED)], timeout=1800)
+    _executed(plain, VERIFIED, "verify")
     for scenario in VERIFIED:
-        assert f"{scenario} ➜ verify: Executed: Successful" in plain, scenario
         assert f"{scenario} ➜ converge" not in plain, scenario  # the lab is site.yml's, untouched
 
 
-def _plain(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+def _scenarios(names: tuple[str, ...]) -> list[str]:
+    return [arg for name in names for arg in ("-s", name)]
+
+
+def _molecule(log: str, args: list[str], timeout: float) -> str:
+    """Run molecule; its output without colours, once it succeeded."""
+    code, out = run_logged(log, [str(BIN / "molecule"), *args], timeout=timeout, stamp=True)
+    assert code == 0, f"molecule {' '.join(args)} failed:\n{tail(out, 120)}"
+    return re.sub(r"\x1b\[[0-9;]*m", "", out)
+
+
+def _executed(plain: str, scenarios: tuple[str, ...], *steps: str) -> None:
+    for scenario in scenarios:
+        for step in steps:
+            assert f"{scenario} ➜ {step}: Executed: Successful" in plain, (scenario, step)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -85,8 +86,7 @@ def _digests(run: Path) -> dict[str, str]:
 
 
 def _cn_down_at_the_first_probe() -> None:
-    script = DOWN_AT_PROBE.replace("'", "'\\''")
-    write = f"printf '%s' '{script}' > {WRAPPER}.probe && chmod 755 {WRAPPER}.probe"
+    write = f"printf '%s' {shlex.quote(DOWN_AT_PROBE)} > {WRAPPER}.probe && chmod 755 {WRAPPER}.probe"
     swap = f"mv {WRAPPER} {WRAPPER}.real && mv {WRAPPER}.probe {WRAPPER}"
     assert _vm(f"{write} && {swap}").returncode == 0
 
