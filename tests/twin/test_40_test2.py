@@ -20,8 +20,8 @@ REPETITIONS = int(os.environ.get("MVPN_TEST2_REPETITIONS", "1"))
 ALL = [
     f"mip6-{mode}_ipsec-{ipsec}_md-{md}"
     for ipsec in ("none", "transport", "tunnel")
-    for mode in ("bt", "ro")
     for md in ("ra", "l2")
+    for mode in ("bt", "ro")
 ]
 CI_CONFIGURATIONS = ["mip6-ro_ipsec-transport_md-l2"]
 RUN_ALL = os.environ.get("MVPN_TEST2_ALL") == "1"
@@ -85,7 +85,7 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
         assert ("esp_spis" in row) == (row["ipsec"] != "none"), row
         assert ("signalling_spis" in row) == row["signalling"], row
         assert set(row) <= {"id", "mip6", "ipsec", "suite", "signalling", "movement_detection", "profile",
-                            "tcp_recovery", "esp_spis", "signalling_spis"}, row  # fmt: skip
+                            "tcp_recovery", "ha_buffer", "esp_spis", "signalling_spis"}, row  # fmt: skip
     reps = summary["repetitions"]
     assert len(reps) == len(ids) * REPETITIONS
     assert all(r["passed"] for r in reps), reps

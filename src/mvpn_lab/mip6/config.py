@@ -93,6 +93,13 @@ class HAConfig:
     # ---- daemon (``mvpn-lab mip6 run``), see docs/mip6.md
     tunnel_name: str = "mip6ha"  # prefix of the per-care-of-address tunnels (+ 6 hex digits)
     esp_policy_installed: bool = False  # main-type xfrm policies require ESP for MN-HA signalling
+    # Hold packets for a mobile node from the moment it leaves the home link's access point until
+    # its Binding Update arrives (docs/mip6.md, "Handover buffer")
+    handover_buffer: bool = False
+    hostapd_control: str | None = None  # hostapd's control socket of the home link's access point
+    buffer_packets: int = 32  # packets held per mobile node at most
+    buffer_hold: float = 3.0  # seconds a hold lasts at most without a Binding Update
+    buffer_device: str = "mip6buf"  # the TUN device the held packets are routed to
     cleanup_on_exit: bool = True
     control_socket: str | None = None
     daemon_log: str | None = None
@@ -251,6 +258,11 @@ _HA_FIELDS = _COMMON | {
     "interface",
     "tunnel_name",
     "esp_policy_installed",
+    "handover_buffer",
+    "hostapd_control",
+    "buffer_packets",
+    "buffer_hold",
+    "buffer_device",
 }
 _CN_FIELDS = _COMMON | {"address", "nonce_rotation", "max_binding_lifetime", "send_binding_errors"}
 _SCHEMAS = {"mn": _MN_FIELDS, "ha": _HA_FIELDS, "cn": _CN_FIELDS}
@@ -369,6 +381,16 @@ def _parse_ha(data: dict[str, Any]) -> HAConfig:
         kw["tunnel_name"] = _ifname("tunnel_name", data["tunnel_name"], max_len=15 - HA_TUNNEL_SUFFIX)
     if "esp_policy_installed" in data:
         kw["esp_policy_installed"] = _bool("esp_policy_installed", data["esp_policy_installed"])
+    if "handover_buffer" in data:
+        kw["handover_buffer"] = _bool("handover_buffer", data["handover_buffer"])
+    if data.get("hostapd_control") is not None:
+        kw["hostapd_control"] = _path("hostapd_control", data["hostapd_control"])
+    kw["buffer_packets"] = _int("buffer_packets", data.get("buffer_packets", 32), 1, 4096)
+    kw["buffer_hold"] = _float("buffer_hold", data.get("buffer_hold", 3.0), 0.1, 60.0)
+    if "buffer_device" in data:
+        kw["buffer_device"] = _ifname("buffer_device", data["buffer_device"])
+        if kw["buffer_device"] == kw.get("interface"):
+            raise _fail("buffer_device", f"{kw['buffer_device']} is the home link")
     return HAConfig(**kw)
 
 
@@ -417,6 +439,12 @@ def check_daemon_config(cfg: NodeConfig) -> None:
             raise _fail("tunnel_name", f"{cfg.tunnel_name} is also listed in interfaces")
     if isinstance(cfg, HAConfig) and cfg.interface is None:
         raise _fail("interface", "the daemon needs the home link (for proxy neighbour discovery)")
+    if isinstance(cfg, HAConfig) and cfg.handover_buffer and cfg.hostapd_control is None:
+        raise _fail(
+            "hostapd_control",
+            "handover_buffer needs the control socket of the home link's hostapd "
+            "(it tells when a mobile node leaves)",
+        )
     if isinstance(cfg, MNConfig | HAConfig) and cfg.require_ipsec and not cfg.esp_policy_installed:
         raise _fail(
             "esp_policy_installed",

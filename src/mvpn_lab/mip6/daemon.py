@@ -45,6 +45,7 @@ from mvpn_lab.errors import LabError
 from mvpn_lab.mip6 import make_node
 from mvpn_lab.mip6.actions import (
     Action,
+    AddHostRoute,
     DelRouteViaTunnel,
     ProxyNdp,
     ReceivedPacket,
@@ -66,6 +67,7 @@ from mvpn_lab.mip6.config import (
 from mvpn_lab.mip6.control import ControlServer
 from mvpn_lab.mip6.counters import Counters
 from mvpn_lab.mip6.events import EventLog
+from mvpn_lab.mip6.handover_buffer import HandoverBuffer, HostapdEvents, TunDevice
 from mvpn_lab.mip6.ipbatch import IpBatchRunner
 from mvpn_lab.mip6.kernel import CommandRunner, KernelAdapter, KernelError, SubprocessRunner
 from mvpn_lab.mip6.log import MHLogger
@@ -101,6 +103,7 @@ SHUTDOWN_WAIT = 2.0  # seconds to wait for the BA of the deregistration sent at 
 DAD_WAIT = 1.0  # RetransTimer: how long a DAD probe waits for a defending advertisement
 NA_REPEATS = 3  # MAX_NEIGHBOR_ADVERTISEMENT (RFC 4861 10)
 NA_INTERVAL = 1.0
+HOSTAPD_KEEPALIVE = 5.0  # seconds between checks that hostapd still sends the home agent its events
 MAX_READS = 64  # packets read per wake-up of one socket, so no socket starves the others
 
 
@@ -150,6 +153,11 @@ class DaemonIO:
     # MN link-up look-ups in-process (netlink.KernelQueries); None: through ``runner`` (ip, iw)
     ra_default_gateways: Callable[[str], list[str]] | None = None
     ssid: Callable[[str], str | None] | None = None
+    # home agent's handover buffer: TunDevice-like (fileno, read, write, close), HostapdEvents-like
+    # (fileno, attach, keepalive, receive, close) and the neighbour-table look-up
+    tun: Any = None
+    ap_events: Any = None
+    neighbours: Callable[[str], list[tuple[str, str]]] | None = None
     closables: list[Any] = field(default_factory=list)
 
 
@@ -177,6 +185,20 @@ class Daemon:
             self.translator = MovementTranslator(cfg.interfaces, ifname=io.ifname)
             if cfg.tcp_recovery:
                 self.tcp = TcpRecovery(self._send_raw, read_connections=io.read_tcp6, random=random)
+        self.buffer: HandoverBuffer | None = None
+        if isinstance(cfg, HAConfig) and cfg.handover_buffer and io.tun is not None and cfg.interface:
+            self.buffer = HandoverBuffer(
+                device=cfg.buffer_device,
+                interface=cfg.interface,
+                max_packets=cfg.buffer_packets,
+                hold=cfg.buffer_hold,
+                allowed=lambda hoa: hoa in cfg.home_prefix and cfg.allows(hoa),
+                run=self._buffer_run,
+                neighbours=io.neighbours or (lambda _iface: []),
+                write=io.tun.write,
+                now=clock.monotonic,
+                events=events,
+            )
         self.counters = Counters()
         self._timers: list[tuple[float, int, str, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
@@ -220,10 +242,55 @@ class Daemon:
                 for iface in self.cfg.interfaces:  # ask for an RA now instead of waiting for one
                     if self.translator.up.get(iface):
                         self._send_rs(iface)
+        if self.buffer is not None:
+            self._buffer_run(["ip", "link", "set", "dev", self.buffer.device, "up"])
+            self._attach_hostapd()
+            # The first look-up imports pyroute2 and opens its socket: 0.5 s and more on the
+            # twin's emulated CPU, which must not come between a departure and its hold.
+            self.buffer.warm_up()
         self._after_input()
 
     def _control_path(self) -> str:
         return control_socket_path(self.cfg)
+
+    # ------------------------------------------------------------ the home agent's handover buffer
+
+    def _buffer_run(self, argv: Any) -> bool:
+        try:
+            self.kernel.run(argv, missing_ok=argv[3:4] == ["del"])
+        except KernelError as exc:
+            self.events.error("handover_buffer_failed", str(exc))
+            return False
+        return True
+
+    def _attach_hostapd(self) -> None:
+        """Attach to hostapd now, and check every HOSTAPD_KEEPALIVE seconds that it still listens."""
+        events = self.io.ap_events
+        if events is None:
+            return
+        if not events.attached or not events.keepalive():
+            try:
+                events.attach()
+                self.events.info("hostapd_attached", control=events.control_path)
+            except OSError as exc:
+                self.events.warning(
+                    "hostapd_unreachable",
+                    f"{events.control_path}: {exc.strerror or exc}; the handover buffer waits for hostapd",
+                )
+        self.call_later(HOSTAPD_KEEPALIVE, "hostapd_keepalive", self._attach_hostapd)
+
+    def on_tun_readable(self) -> None:
+        for _ in range(MAX_READS):
+            data = self.io.tun.read()
+            if not data:
+                return
+            if self.buffer is not None:
+                self.buffer.packet(data)
+
+    def on_ap_readable(self) -> None:
+        for text in self.io.ap_events.receive():
+            if self.buffer is not None:
+                self.buffer.on_event(text)
 
     def request_stop(self, *_args: Any) -> None:
         self._stop_requested = True
@@ -264,9 +331,12 @@ class Daemon:
         self.stopped = True
         if self._dereg_seq is not None and not self._dereg_acked:
             self.events.warning("deregistration_unanswered", "no BA for the deregistration sent at exit")
+        if self.buffer is not None:
+            self.buffer.close()
         if self.cfg.cleanup_on_exit:
             self.kernel.teardown()
-        for obj in (self.io.control, self.io.netlink, self.io.ndisc, self.io.raw, self.io.mh):
+        io = self.io
+        for obj in (io.control, io.netlink, io.ndisc, io.raw, io.mh, io.ap_events, io.tun):
             if obj is not None:
                 with contextlib.suppress(Exception):
                     obj.close()
@@ -299,6 +369,8 @@ class Daemon:
                 (self.io.ndisc, self.on_ndisc_readable),
                 (self.io.netlink, self.on_netlink_readable),
                 (self.io.control, self.on_control_readable),
+                (self.io.tun, self.on_tun_readable),
+                (self.io.ap_events, self.on_ap_readable),
             ):
                 if obj is not None:
                     sel.register(obj, selectors.EVENT_READ, handler)
@@ -350,6 +422,8 @@ class Daemon:
                 deadlines.append(core)
         if self._dereg_deadline is not None and self.stopping:
             deadlines.append(self._dereg_deadline)
+        if self.buffer is not None and (held := self.buffer.next_deadline()) is not None:
+            deadlines.append(held)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - self.clock.monotonic())
@@ -361,6 +435,8 @@ class Daemon:
         while self._timers and self._timers[0][0] <= now:
             _, _, name, callback = heapq.heappop(self._timers)
             self._guard(name, callback)
+        if self.buffer is not None:
+            self._guard("handover_buffer", self.buffer.expire)
         self._after_input()
 
     # ================================================================== inputs
@@ -643,6 +719,8 @@ class Daemon:
             self._resume_tcp(action)
         else:
             ok = self.kernel.execute(action)
+            if ok and isinstance(action, AddHostRoute) and self.buffer is not None:
+                self.buffer.bound(action.home_address)  # the held packets follow the new route
             if ok and isinstance(action, ProxyNdp) and isinstance(self.cfg, HAConfig) and self.cfg.interface:
                 self.announce(action.address, self.cfg.interface, self.cfg.address)
             if (
@@ -805,6 +883,8 @@ class Daemon:
         }
         if self.tcp is not None:
             out["daemon"]["tcp_recovery"] = {"connections_prompted": self.tcp.prompted}
+        if self.buffer is not None:
+            out["daemon"]["handover_buffer"] = self.buffer.status()
         return out
 
 
@@ -834,7 +914,7 @@ def open_daemon(cfg: NodeConfig, *, debug: bool = False) -> Daemon:
     try:
         mh = MHSocket.open()
         opened.append(mh)
-        ndisc = raw = netlink = queries = None
+        ndisc = raw = netlink = queries = tun = ap_events = None
         dump: Callable[[], list[Any]] = list
         if isinstance(cfg, MNConfig):
             ndisc = NdiscSocket.open((ND_ROUTER_ADVERT,))
@@ -851,6 +931,13 @@ def open_daemon(cfg: NodeConfig, *, debug: bool = False) -> Daemon:
             opened.append(ndisc)
             if cfg.perform_dad:
                 raw = RawSender.open()
+            if cfg.handover_buffer:
+                tun = TunDevice.open(cfg.buffer_device)
+                opened.append(tun)
+                ap_events = HostapdEvents(cfg.hostapd_control or "")
+                opened.append(ap_events)
+                queries = KernelQueries()
+                opened.append(queries)
     except OSError as exc:
         for obj in opened:
             obj.close()
@@ -870,6 +957,9 @@ def open_daemon(cfg: NodeConfig, *, debug: bool = False) -> Daemon:
         closables=closables,
         ra_default_gateways=queries.ra_default_gateways if queries is not None else None,
         ssid=queries.ssid if queries is not None else None,
+        tun=tun,
+        ap_events=ap_events,
+        neighbours=queries.neighbours if queries is not None else None,
     )
     daemon = Daemon(cfg, io, clock=clock, events=events, logger=logger)
     control = ControlServer(control_socket_path(cfg), {"status": daemon.status, "ping": lambda: {"ok": True}})

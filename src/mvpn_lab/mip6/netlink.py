@@ -290,6 +290,20 @@ class KernelQueries:
                 out.append(str(gateway))
         return out
 
+    def neighbours(self, iface: str) -> list[tuple[str, str]]:
+        """``(address, lladdr)`` of the IPv6 neighbour entries on ``iface`` that have a lladdr
+        (the home agent's handover buffer maps a departing station's MAC to its home address)."""
+        from pyroute2 import IPRoute
+
+        if self._ipr is None:
+            self._ipr = IPRoute()
+        out = []
+        for entry in self._ipr.get_neighbours(family=AF_INET6, ifindex=socket.if_nametoindex(iface)):
+            address, lladdr = entry.get_attr("NDA_DST"), entry.get_attr("NDA_LLADDR")
+            if address and lladdr:
+                out.append((str(address), str(lladdr)))
+        return out
+
     def ssid(self, iface: str) -> str | None:
         """SSID of the access point ``iface`` is associated with, or None."""
         from pyroute2 import IW

@@ -160,6 +160,13 @@ def test_report_for_one_run(good_run: dict[str, Any], capsys: pytest.CaptureFixt
         assert entry["id"] in md and entry["id"] in page
     # the paper beside ours: test 2, RO without IPsec averaged 6.96 s
     assert "6.960" in md and "paper" in md
+    # away and back apart, each direction's median in its own columns
+    summary = json.loads((run_dir / "summary.json").read_text())
+    section = md.split("## Total handover time by direction (s)")[1].split("\n## ")[0]
+    for c in summary["configurations"]:
+        cells = next(line for line in section.splitlines() if line.startswith(f"| {c['id']} ")).split("|")
+        away, home = (c["by_direction"][d]["total_s"]["median"] for d in ("away", "home"))
+        assert cells[3].strip() == f"{away:.3f}" and cells[7].strip() == f"{home:.3f}", cells
 
 
 def test_report_compares_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import yaml
 
@@ -13,16 +15,16 @@ from .conftest import ROOT
 
 IDS = [
     "mip6-bt_ipsec-none_md-ra",
-    "mip6-bt_ipsec-none_md-l2",
     "mip6-ro_ipsec-none_md-ra",
+    "mip6-bt_ipsec-none_md-l2",
     "mip6-ro_ipsec-none_md-l2",
     "mip6-bt_ipsec-transport_md-ra",
-    "mip6-bt_ipsec-transport_md-l2",
     "mip6-ro_ipsec-transport_md-ra",
+    "mip6-bt_ipsec-transport_md-l2",
     "mip6-ro_ipsec-transport_md-l2",
     "mip6-bt_ipsec-tunnel_md-ra",
-    "mip6-bt_ipsec-tunnel_md-l2",
     "mip6-ro_ipsec-tunnel_md-ra",
+    "mip6-bt_ipsec-tunnel_md-l2",
     "mip6-ro_ipsec-tunnel_md-l2",
 ]
 
@@ -31,6 +33,11 @@ def test_the_matrix_has_the_twelve_ids_in_file_order():
     assert matrix.read_matrix(ROOT) == IDS
     rows = yaml.safe_load((ROOT / matrix.MATRIX_FILE).read_text())["mvpn_handover_configurations"]
     assert [row["id"] for row in rows] == IDS
+    # the home agent's handover buffer belongs to the l2 rows
+    assert all(row["ha_buffer"] == (row["movement_detection"] == "l2") for row in rows)
+    # the home agent's daemon changes 6 times in the 12 rows (signalling, ha_buffer), not 12
+    keys = [(row["signalling"], row["ha_buffer"]) for row in rows]
+    assert sum(a != b for a, b in itertools.pairwise(keys)) + 1 == 6
 
 
 def test_defaults_are_the_plain_values_of_the_test_vars():
