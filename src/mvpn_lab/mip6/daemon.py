@@ -186,6 +186,7 @@ class Daemon:
             if cfg.tcp_recovery:
                 self.tcp = TcpRecovery(self._send_raw, read_connections=io.read_tcp6, random=random)
         self.buffer: HandoverBuffer | None = None
+        self._hostapd_down = False
         if isinstance(cfg, HAConfig) and cfg.handover_buffer and io.tun is not None and cfg.interface:
             self.buffer = HandoverBuffer(
                 device=cfg.buffer_device,
@@ -271,12 +272,15 @@ class Daemon:
         if not events.attached or not events.keepalive():
             try:
                 events.attach()
+                self._hostapd_down = False
                 self.events.info("hostapd_attached", control=events.control_path)
             except OSError as exc:
-                self.events.warning(
-                    "hostapd_unreachable",
-                    f"{events.control_path}: {exc.strerror or exc}; the handover buffer waits for hostapd",
-                )
+                if not self._hostapd_down:  # once per outage, not every HOSTAPD_KEEPALIVE
+                    self.events.warning(
+                        "hostapd_unreachable",
+                        f"{events.control_path}: {exc.strerror or exc}; the handover buffer waits for it",
+                    )
+                self._hostapd_down = True
         self.call_later(HOSTAPD_KEEPALIVE, "hostapd_keepalive", self._attach_hostapd)
 
     def on_tun_readable(self) -> None:
@@ -932,7 +936,11 @@ def open_daemon(cfg: NodeConfig, *, debug: bool = False) -> Daemon:
             if cfg.perform_dad:
                 raw = RawSender.open()
             if cfg.handover_buffer:
-                tun = TunDevice.open(cfg.buffer_device)
+                try:
+                    tun = TunDevice.open(cfg.buffer_device)
+                except OSError as exc:
+                    what = f"TUN device {cfg.buffer_device} (handover_buffer): {exc.strerror}"
+                    raise OSError(exc.errno, what) from None
                 opened.append(tun)
                 ap_events = HostapdEvents(cfg.hostapd_control or "")
                 opened.append(ap_events)

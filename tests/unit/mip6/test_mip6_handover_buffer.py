@@ -323,9 +323,11 @@ def test_the_home_agent_daemon_holds_until_the_bu_and_then_tunnels_what_it_held(
 
 def test_the_daemon_waits_for_hostapd_and_attaches_again_later():
     class Unreachable(FakeHostapd):
+        failures = 1
+
         def attach(self) -> None:
             self.attaches += 1
-            if self.attaches == 1:
+            if self.attaches <= self.failures:
                 raise FileNotFoundError(2, "No such file or directory")
             self.attached = True
 
@@ -333,12 +335,16 @@ def test_the_daemon_waits_for_hostapd_and_attaches_again_later():
     hostapd = Unreachable()
     cfg = ha_config(handover_buffer=True, hostapd_control=hostapd.control_path)
     daemon, stream = make(cfg, clock=clock, tun=FakeTun(), ap_events=hostapd, neighbours=lambda iface: [])
+    hostapd.failures = 2
     daemon.start()
     assert not hostapd.attached
-    assert '"hostapd_unreachable"' in stream.getvalue()
+    clock.advance(5.0)
+    daemon.fire_timers()  # still down: no second warning
+    assert stream.getvalue().count('"hostapd_unreachable"') == 1
     clock.advance(5.0)
     daemon.fire_timers()
-    assert hostapd.attached and hostapd.attaches == 2
+    assert hostapd.attached and hostapd.attaches == 3
+    assert stream.getvalue().count('"hostapd_attached"') == 1
 
 
 def test_no_buffer_without_the_option():
