@@ -237,12 +237,21 @@ def scan(module, ctrl, result):
         module.fail_json(
             msg="scan_first: wpa_supplicant on %s answered %s to SCAN" % (p["interface"], reply), **result
         )
+    seen = []
     while True:
         event = ask(module, ctrl.next_event, deadline - time.time())
         if event is None:
+            # what wpa_supplicant did instead, for the one line that explains the failure
+            try:
+                state = ctrl.status().get("wpa_state", "?")
+            except WpaCtrlError:
+                state = "?"
             module.fail_json(
-                msg="timeout: no scan results on %s within %s s" % (p["interface"], p["timeout"]), **result
+                msg="timeout: no scan results on %s within %s s (SCAN: %s; events: %s; wpa_state=%s)"
+                % (p["interface"], p["timeout"], reply, ", ".join(seen[-5:]) or "none", state),
+                **result,
             )
+        seen.append(event.text.split(" ", 1)[0])
         if event.text.startswith("CTRL-EVENT-SCAN-FAILED"):
             module.fail_json(
                 msg="scan_first: the scan on %s failed (%s)" % (p["interface"], event.text), **result

@@ -193,6 +193,7 @@ def test_scan_first_without_results_times_out(fake_wpa, wpa_dirs, run_module):
     result = run_module(handover, args(wpa_dirs, scan_first=True, timeout=0.3))
     assert result["failed"] is True
     assert result["msg"].startswith("timeout: no scan results on wlan0")
+    assert "(SCAN: OK; events: " in result["msg"] and "wpa_state=COMPLETED)" in result["msg"], result["msg"]
     assert "SELECT_NETWORK 1" not in fake.command_names()
     # the playbook records a failed handover from these, so they are there even on failure
     assert result["handover_at"] is None and result["to_ssid"] == "VISITME" and result["from_ssid"] == "LOCAL"
