@@ -216,10 +216,20 @@ class HandoverBuffer:
 
     def warm_up(self) -> None:
         """One neighbour-table look-up now, so the first departure does not pay for the set-up."""
+        self._neighbour_table("warning")
+
+    def _neighbour_table(self, level: str) -> list[tuple[str, str]]:
         try:
-            self.neighbours(self.interface)
+            return self.neighbours(self.interface)
         except Exception as exc:  # pyroute2 raises its own types
-            self.events.warning("handover_buffer_failed", f"neighbour table of {self.interface}: {exc}")
+            self.events.emit(
+                "handover_buffer_failed", level, message=f"neighbour table of {self.interface}: {exc}"
+            )
+            return []
+
+    def _route(self, verb: str, hoa: IPv6Address) -> bool:
+        """``replace`` or ``del`` the host route of ``hoa`` through the TUN device."""
+        return self.run(["ip", "-6", "route", verb, f"{hoa}/128", "dev", self.device])
 
     # ---------------------------------------------------------------- station events
 
@@ -235,13 +245,8 @@ class HandoverBuffer:
 
     def station_left(self, mac: str) -> list[IPv6Address]:
         """Start holding for the mobile nodes behind ``mac``; returns their home addresses."""
-        try:
-            entries = self.neighbours(self.interface)
-        except Exception as exc:  # pyroute2 raises its own types
-            self.events.error("handover_buffer_failed", f"neighbour table of {self.interface}: {exc}")
-            return []
         started = []
-        for address, lladdr in entries:
+        for address, lladdr in self._neighbour_table("error"):
             if lladdr.lower() != mac:
                 continue
             try:
@@ -250,7 +255,7 @@ class HandoverBuffer:
                 continue
             if hoa.is_link_local or not self.allowed(hoa) or hoa in self.holds:
                 continue
-            if not self.run(["ip", "-6", "route", "replace", f"{hoa}/128", "dev", self.device]):
+            if not self._route("replace", hoa):
                 continue
             now = self.now()
             self.holds[hoa] = Hold(hoa, mac, now, now + self.hold_time)
@@ -262,7 +267,7 @@ class HandoverBuffer:
     def station_joined(self, mac: str) -> None:
         """The node is back on the home link: its packets go there."""
         for hoa in [h.home_address for h in self.holds.values() if h.mac == mac]:
-            self.run(["ip", "-6", "route", "del", f"{hoa}/128", "dev", self.device])
+            self._route("del", hoa)
             self._release(hoa, "back home")
 
     # ---------------------------------------------------------------- packets
@@ -317,7 +322,7 @@ class HandoverBuffer:
         now = self.now()
         for hold in [h for h in self.holds.values() if h.deadline <= now]:
             self.holds.pop(hold.home_address)
-            self.run(["ip", "-6", "route", "del", f"{hold.home_address}/128", "dev", self.device])
+            self._route("del", hold.home_address)
             self.counters.inc("expired")
             self.counters.inc("dropped", len(hold.packets))
             self.events.warning(
@@ -330,7 +335,7 @@ class HandoverBuffer:
     def close(self) -> None:
         for hoa in list(self.holds):
             self.holds.pop(hoa)
-            self.run(["ip", "-6", "route", "del", f"{hoa}/128", "dev", self.device])
+            self._route("del", hoa)
 
     def status(self) -> dict[str, Any]:
         return {
