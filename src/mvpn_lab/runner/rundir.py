@@ -8,8 +8,6 @@ holds ``events.json`` (the playbook writes it last), and, once the playbook fini
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,9 +15,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mvpn_lab.collection import module_utils
 from mvpn_lab.errors import LabError
 from mvpn_lab.runner.matrix import Plan
-from mvpn_lab.runner.project import find_root
 
 
 def _read_json(path: Path) -> Any:
@@ -88,17 +86,10 @@ def completed(run_dir: Path | None, plan: Plan) -> set[str]:
     return {name for name in plan.names() if (run_dir / name / "events.json").is_file()}
 
 
-@functools.cache
 def _pass_rule() -> ModuleType:
     """The collection's pass rule (``plugins/module_utils/repetition.py``), the one
-    ``mvpn.lab.run_folder`` writes outcome.json with, loaded from this checkout."""
-    path = find_root() / "plugins" / "module_utils" / "repetition.py"
-    spec = importlib.util.spec_from_file_location("mvpn_lab._repetition_rule", path)
-    if spec is None or spec.loader is None:
-        raise LabError(f"cannot load the repetition pass rule from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    ``mvpn.lab.run_folder`` writes outcome.json with."""
+    return module_utils("repetition")
 
 
 def _one_line(text: Any) -> str:
