@@ -3,9 +3,9 @@ and the daemon around it.
 
 Modules:
 
-* :mod:`.messages` - Mobility Header wire format (all message types and mobility options);
-* :mod:`.ipv6` - checksum, Home Address option, type 2 routing header, IPv6 header chain walk;
-* :mod:`.pcap` - defensive capture reader and a writer;
+* :mod:`.wire.messages` - Mobility Header wire format (all message types and mobility options);
+* :mod:`.wire.ipv6` - checksum, Home Address option, type 2 routing header, IPv6 header chain walk;
+* :mod:`.wire.pcap` - defensive capture reader and a writer;
 * :mod:`.rr` - return routability cryptography and the correspondent's nonce table;
 * :mod:`.binding` - binding cache, binding update list, sequence arithmetic;
 * :mod:`.node`, :mod:`.mn`, :mod:`.ha`, :mod:`.cn` - state machines;
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mvpn_lab.mip6.messages import MHDecodeError, decode_mh, encode_mh
+from mvpn_lab.mip6.wire.messages import MHDecodeError, decode_mh, encode_mh
 
 if TYPE_CHECKING:
     from mvpn_lab.mip6.config import NodeConfig

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from ipaddress import IPv6Address
 from typing import Any, ClassVar
 
-from mvpn_lab.mip6.messages import Message, encode_mh, message_to_dict
+from mvpn_lab.mip6.wire.messages import Message, encode_mh, message_to_dict
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ Every packet carries a correct Mobility Header checksum over the pseudo-header (
 the source when there is a Home Address option): the receiving raw socket has ``IPV6_CHECKSUM``
 set, so the kernel would drop a bad checksum and the test would prove nothing. The well-formed
 kinds take scapy's checksum (which uses the home address, as the kernel does); the malformed ones
-get it from :func:`mvpn_lab.mip6.ipv6.mh_checksum`.
+get it from :func:`mvpn_lab.mip6.wire.ipv6.mh_checksum`.
 
 A Mobile IPv6 kernel filters Mobility Headers before any raw socket (``mip6_mh_filter``): fewer
 than 8 octets, a Header Len beyond the packet, a Header Len below the minimum of a known type and
@@ -53,9 +53,9 @@ from typing import Any, NoReturn
 
 from mvpn_lab.errors import LabError
 from mvpn_lab.mip6 import counters as reasons
-from mvpn_lab.mip6.constants import IPPROTO_MH, MHType
-from mvpn_lab.mip6.ipv6 import mh_checksum, parse_ipv6, verify_mh_checksum
-from mvpn_lab.mip6.messages import MESSAGE_CLASSES, MH_HEADER_LEN, BindingUpdate, MHDecodeError, decode_mh
+from mvpn_lab.mip6.wire.constants import IPPROTO_MH, MHType
+from mvpn_lab.mip6.wire.ipv6 import mh_checksum, parse_ipv6, verify_mh_checksum
+from mvpn_lab.mip6.wire.messages import MESSAGE_CLASSES, MH_HEADER_LEN, BindingUpdate, MHDecodeError, decode_mh
 
 RandomSource = Callable[[int], bytes]
 

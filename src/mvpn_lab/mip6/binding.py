@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import Any
 
-from mvpn_lab.mip6.constants import SEQ_HALF, SEQ_MODULUS
+from mvpn_lab.mip6.wire.constants import SEQ_HALF, SEQ_MODULUS
 
 
 def seq_add(seq: int, n: int = 1) -> int:

@@ -22,7 +22,7 @@ _MAIN = b"import sys\nfrom mvpn_lab.cli import main\nsys.exit(main())\n"
 def _sources() -> list[tuple[str, bytes]]:
     package = Path(__file__).resolve().parent.parent
     files = [package / "__init__.py", package / "errors.py", package / "cli.py"]
-    files += sorted((package / "mip6").glob("*.py"))
+    files += sorted((package / "mip6").rglob("*.py"))  # with its sub-packages
     return [(f"mvpn_lab/{p.relative_to(package).as_posix()}", p.read_bytes()) for p in files]
 
 

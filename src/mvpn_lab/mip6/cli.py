@@ -24,10 +24,10 @@ from typing import Any
 from mvpn_lab.errors import LabError
 from mvpn_lab.mip6 import attacks
 from mvpn_lab.mip6.config import config_to_dict, load_config
-from mvpn_lab.mip6.constants import IPPROTO_MH
-from mvpn_lab.mip6.ipv6 import parse_ipv6, verify_mh_checksum
-from mvpn_lab.mip6.messages import MHDecodeError, decode_mh, message_to_dict, mh_length
-from mvpn_lab.mip6.pcap import ipv6_payload, read_capture
+from mvpn_lab.mip6.wire.constants import IPPROTO_MH
+from mvpn_lab.mip6.wire.ipv6 import parse_ipv6, verify_mh_checksum
+from mvpn_lab.mip6.wire.messages import MHDecodeError, decode_mh, message_to_dict, mh_length
+from mvpn_lab.mip6.wire.pcap import ipv6_payload, read_capture
 
 
 def register(subparsers: Any) -> None:

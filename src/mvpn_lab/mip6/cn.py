@@ -27,8 +27,8 @@ from mvpn_lab.mip6 import counters as reasons
 from mvpn_lab.mip6.actions import InstallHao, InstallRoute2, ReceivedPacket, RemoveHao, RemoveRoute2
 from mvpn_lab.mip6.binding import BindingCache, BindingCacheEntry, seq_gt
 from mvpn_lab.mip6.config import CNConfig
-from mvpn_lab.mip6.constants import LIFETIME_UNIT, BAStatus, BEStatus
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import LIFETIME_UNIT, BAStatus, BEStatus
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingAuthorizationData,

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from mvpn_lab.errors import LabError
-from mvpn_lab.mip6.constants import (
+from mvpn_lab.mip6.wire.constants import (
     INITIAL_BINDACK_TIMEOUT_FIRST_REG,
     MAX_BINDACK_TIMEOUT,
     MAX_LIFETIME_SECONDS,

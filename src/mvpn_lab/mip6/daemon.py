@@ -71,7 +71,7 @@ from mvpn_lab.mip6.handover_buffer import HandoverBuffer, HostapdEvents, TunDevi
 from mvpn_lab.mip6.ipbatch import IpBatchRunner
 from mvpn_lab.mip6.kernel import CommandRunner, KernelAdapter, KernelError, SubprocessRunner
 from mvpn_lab.mip6.log import MHLogger
-from mvpn_lab.mip6.messages import BindingAcknowledgement, BindingUpdate, MHDecodeError, decode_mh
+from mvpn_lab.mip6.wire.messages import BindingAcknowledgement, BindingUpdate, MHDecodeError, decode_mh
 from mvpn_lab.mip6.mhsocket import AncillaryError, MHSocket, received_packet
 from mvpn_lab.mip6.ndisc import (
     ALL_NODES,

@@ -36,8 +36,8 @@ from mvpn_lab.mip6.actions import (
 )
 from mvpn_lab.mip6.binding import BindingCache, BindingCacheEntry, seq_gt
 from mvpn_lab.mip6.config import HAConfig
-from mvpn_lab.mip6.constants import LIFETIME_UNIT, BAStatus
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import LIFETIME_UNIT, BAStatus
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingRefreshAdvice,

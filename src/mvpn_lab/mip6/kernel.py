@@ -45,10 +45,10 @@ from mvpn_lab.mip6.actions import (
     UseCachedRouter,
 )
 from mvpn_lab.mip6.config import CNConfig, HAConfig, MNConfig, NodeConfig
-from mvpn_lab.mip6.constants import MHType
+from mvpn_lab.mip6.wire.constants import MHType
 from mvpn_lab.mip6.counters import Counters
 from mvpn_lab.mip6.events import EventLog
-from mvpn_lab.mip6.messages import HomeTest, HomeTestInit
+from mvpn_lab.mip6.wire.messages import HomeTest, HomeTestInit
 
 ANY = IPv6Address("::")
 #: Metric of the MN's default route via a cached router (below the kernel's 1024 for RA routes).

@@ -13,7 +13,7 @@ from ipaddress import IPv6Address
 from typing import Any, TextIO
 
 from mvpn_lab.mip6.clock import Clock, iso_timestamp
-from mvpn_lab.mip6.messages import Message, message_to_dict
+from mvpn_lab.mip6.wire.messages import Message, message_to_dict
 
 
 def _text(addr: IPv6Address | None) -> str | None:

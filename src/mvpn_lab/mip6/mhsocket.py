@@ -33,7 +33,7 @@ from ipaddress import IPv6Address
 from typing import Any, Protocol
 
 from mvpn_lab.mip6.actions import ReceivedPacket
-from mvpn_lab.mip6.constants import IPPROTO_MH, OPT_HOME_ADDRESS, ROUTING_TYPE_2
+from mvpn_lab.mip6.wire.constants import IPPROTO_MH, OPT_HOME_ADDRESS, ROUTING_TYPE_2
 
 SOL_IPV6 = socket.IPPROTO_IPV6
 IPV6_CHECKSUM = getattr(socket, "IPV6_CHECKSUM", 7)

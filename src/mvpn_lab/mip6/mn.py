@@ -43,7 +43,7 @@ from mvpn_lab.mip6.actions import (
 )
 from mvpn_lab.mip6.binding import BindingUpdateListEntry, seq_add
 from mvpn_lab.mip6.config import MNConfig
-from mvpn_lab.mip6.constants import (
+from mvpn_lab.mip6.wire.constants import (
     INITIAL_BINDACK_TIMEOUT,
     LIFETIME_UNIT,
     MAX_BINDACK_TIMEOUT,
@@ -53,7 +53,7 @@ from mvpn_lab.mip6.constants import (
     BAStatus,
     BEStatus,
 )
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingError,

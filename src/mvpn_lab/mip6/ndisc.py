@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from mvpn_lab.mip6.constants import IPPROTO_ICMPV6
-from mvpn_lab.mip6.ipv6 import internet_checksum, pseudo_header
+from mvpn_lab.mip6.wire.constants import IPPROTO_ICMPV6
+from mvpn_lab.mip6.wire.ipv6 import internet_checksum, pseudo_header
 from mvpn_lab.mip6.mhsocket import (
     IPV6_PKTINFO,
     IPV6_RECVHOPLIMIT,

@@ -21,11 +21,11 @@ from typing import Any
 from mvpn_lab.mip6 import counters as reasons
 from mvpn_lab.mip6.actions import Action, ReceivedPacket, SendMH, Sink
 from mvpn_lab.mip6.clock import Clock
-from mvpn_lab.mip6.constants import BEStatus
+from mvpn_lab.mip6.wire.constants import BEStatus
 from mvpn_lab.mip6.counters import Counters
-from mvpn_lab.mip6.ipv6 import verify_mh_checksum
+from mvpn_lab.mip6.wire.ipv6 import verify_mh_checksum
 from mvpn_lab.mip6.log import MHLogger
-from mvpn_lab.mip6.messages import BindingError, Message, MHDecodeError, UnknownMessage, decode_mh
+from mvpn_lab.mip6.wire.messages import BindingError, Message, MHDecodeError, UnknownMessage, decode_mh
 from mvpn_lab.mip6.rr import RandomSource
 
 Handler = Callable[[ReceivedPacket, Any], str]

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Address
 
-from mvpn_lab.mip6.constants import MAX_NONCE_LIFETIME, OptionType
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME, OptionType
+from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
     BindingAuthorizationData,
     BindingUpdate,

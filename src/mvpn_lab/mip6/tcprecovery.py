@@ -28,7 +28,7 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 from mvpn_lab.mip6.actions import ResumeTcp
-from mvpn_lab.mip6.ipv6 import internet_checksum, pseudo_header
+from mvpn_lab.mip6.wire.ipv6 import internet_checksum, pseudo_header
 
 IPPROTO_TCP = 6
 TCP_ESTABLISHED = 0x01

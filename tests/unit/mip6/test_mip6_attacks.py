@@ -15,9 +15,9 @@ from mvpn_lab.cli import main
 from mvpn_lab.errors import LabError
 from mvpn_lab.mip6 import attacks
 from mvpn_lab.mip6.actions import ReceivedPacket, SendMH
-from mvpn_lab.mip6.constants import MHType
-from mvpn_lab.mip6.ipv6 import build_ipv6_packet, mh_checksum, parse_ipv6, verify_mh_checksum
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import MHType
+from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet, mh_checksum, parse_ipv6, verify_mh_checksum
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingAuthorizationData,

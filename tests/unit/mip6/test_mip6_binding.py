@@ -11,7 +11,7 @@ from mvpn_lab.mip6.binding import BindingCache, BindingCacheEntry, seq_add, seq_
 from mvpn_lab.mip6.clock import FakeClock, SystemClock, iso_timestamp
 from mvpn_lab.mip6.counters import Counters
 from mvpn_lab.mip6.log import MHLogger
-from mvpn_lab.mip6.messages import HomeTestInit
+from mvpn_lab.mip6.wire.messages import HomeTestInit
 from mvpn_lab.mip6.node import Node
 
 from ._helpers import COA1, HOA, HOA2

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from mvpn_lab.mip6.actions import InstallHao, InstallRoute2, RemoveHao, RemoveRoute2, SendMH
-from mvpn_lab.mip6.constants import MAX_NONCE_LIFETIME
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME
+from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
     BindingError,
     BindingRefreshRequest,

@@ -15,10 +15,10 @@ from mvpn_lab.mip6.clock import FakeClock
 from mvpn_lab.mip6.cn import CorrespondentNode
 from mvpn_lab.mip6.config import CNConfig, ConfigError, HAConfig, MNConfig, load_config, parse_config
 from mvpn_lab.mip6.ha import HomeAgent
-from mvpn_lab.mip6.ipv6 import build_ipv6_packet
-from mvpn_lab.mip6.messages import BindingUpdate, HomeTestInit, encode_mh
+from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet
+from mvpn_lab.mip6.wire.messages import BindingUpdate, HomeTestInit, encode_mh
 from mvpn_lab.mip6.mn import MobileNode
-from mvpn_lab.mip6.pcap import LINKTYPE_IPV6, ethernet_frame, write_pcap
+from mvpn_lab.mip6.wire.pcap import LINKTYPE_IPV6, ethernet_frame, write_pcap
 
 from ._helpers import CN, COA1, HA, HOA
 

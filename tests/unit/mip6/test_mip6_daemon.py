@@ -22,7 +22,7 @@ from mvpn_lab.mip6.control import ControlError, ControlServer, handle_request, q
 from mvpn_lab.mip6.daemon import SHUTDOWN_WAIT, Daemon, DaemonError, DaemonIO, parse_iw_ssid
 from mvpn_lab.mip6.events import EventLog
 from mvpn_lab.mip6.log import MHLogger
-from mvpn_lab.mip6.messages import BindingAcknowledgement, BindingUpdate, decode_mh, encode_mh
+from mvpn_lab.mip6.wire.messages import BindingAcknowledgement, BindingUpdate, decode_mh, encode_mh
 from mvpn_lab.mip6.mhsocket import IPV6_PKTINFO, SOL_IPV6, pack_pktinfo
 from mvpn_lab.mip6.ndisc import ND_NEIGHBOR_SOLICIT, NdiscPacket, build_na
 from mvpn_lab.mip6.netlink import IFF_RUNNING, IFF_UP

@@ -14,8 +14,8 @@ import pytest
 
 from mvpn_lab.cli import main
 from mvpn_lab.mip6.actions import ReceivedPacket
-from mvpn_lab.mip6.ipv6 import build_ipv6_packet, parse_ipv6
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet, parse_ipv6
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingAuthorizationData,
@@ -32,7 +32,7 @@ from mvpn_lab.mip6.messages import (
     encode_mh,
     strip_padding,
 )
-from mvpn_lab.mip6.pcap import ethernet_frame, read_capture
+from mvpn_lab.mip6.wire.pcap import ethernet_frame, read_capture
 
 from ._helpers import CN, COA1, DATA, HA, HOA, make_cn, make_ha, make_mn
 

@@ -17,7 +17,7 @@ from mvpn_lab.mip6.actions import (
     SetTunnel,
     StartDad,
 )
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingError,

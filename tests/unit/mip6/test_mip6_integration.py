@@ -14,7 +14,7 @@ from mvpn_lab.mip6.actions import (
     SendMH,
     SetTunnel,
 )
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingUpdate,

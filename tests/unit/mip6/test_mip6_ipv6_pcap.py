@@ -7,8 +7,8 @@ from ipaddress import IPv6Address
 
 import pytest
 
-from mvpn_lab.mip6.constants import IPPROTO_MH
-from mvpn_lab.mip6.ipv6 import (
+from mvpn_lab.mip6.wire.constants import IPPROTO_MH
+from mvpn_lab.mip6.wire.ipv6 import (
     build_ipv6_packet,
     encode_hao_dstopts,
     encode_rh2,
@@ -17,8 +17,8 @@ from mvpn_lab.mip6.ipv6 import (
     parse_ipv6,
     verify_mh_checksum,
 )
-from mvpn_lab.mip6.messages import BindingUpdate, HomeTestInit, MHDecodeError, decode_mh, encode_mh
-from mvpn_lab.mip6.pcap import (
+from mvpn_lab.mip6.wire.messages import BindingUpdate, HomeTestInit, MHDecodeError, decode_mh, encode_mh
+from mvpn_lab.mip6.wire.pcap import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,

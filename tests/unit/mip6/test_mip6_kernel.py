@@ -34,7 +34,7 @@ from mvpn_lab.mip6.kernel import (
     sysctl_key,
     tunnel_name_for,
 )
-from mvpn_lab.mip6.messages import BindingAcknowledgement, BindingUpdate, HomeTest, HomeTestInit
+from mvpn_lab.mip6.wire.messages import BindingAcknowledgement, BindingUpdate, HomeTest, HomeTestInit
 
 from ._daemon_fakes import Runner, adapter, cn_config, ha_config, lines, mn_config
 from ._helpers import CN, COA1, COA2, HA, HOA, HOA2, HOME_PREFIX

@@ -7,8 +7,8 @@ from ipaddress import IPv6Address
 
 import pytest
 
-from mvpn_lab.mip6.constants import IPPROTO_NONE, MHType
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import IPPROTO_NONE, MHType
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingAuthorizationData,

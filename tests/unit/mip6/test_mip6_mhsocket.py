@@ -10,7 +10,7 @@ from ipaddress import IPv6Address
 import pytest
 from scapy.layers.inet6 import HAO, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, PadN
 
-from mvpn_lab.mip6.messages import BindingRefreshRequest, BindingUpdate, encode_mh
+from mvpn_lab.mip6.wire.messages import BindingRefreshRequest, BindingUpdate, encode_mh
 from mvpn_lab.mip6.mhsocket import (
     IPV6_CHECKSUM,
     IPV6_DSTOPTS,

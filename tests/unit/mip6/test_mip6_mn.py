@@ -19,8 +19,8 @@ from mvpn_lab.mip6.actions import (
     SetHomeAddress,
     SetTunnel,
 )
-from mvpn_lab.mip6.constants import MAX_BINDACK_TIMEOUT
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import MAX_BINDACK_TIMEOUT
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingAuthorizationData,

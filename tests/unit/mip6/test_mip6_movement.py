@@ -7,7 +7,7 @@ from ipaddress import IPv6Address
 import pytest
 
 from mvpn_lab.mip6.actions import ConfigureAddress, RemoveAddress, SendRouterSolicitation, UseCachedRouter
-from mvpn_lab.mip6.messages import BindingUpdate
+from mvpn_lab.mip6.wire.messages import BindingUpdate
 from mvpn_lab.mip6.movement import (
     AtHome,
     CareOfAddressLost,

@@ -19,7 +19,7 @@ from scapy.layers.inet6 import (
 )
 
 from mvpn_lab.mip6.actions import ResumeTcp
-from mvpn_lab.mip6.constants import IPPROTO_ICMPV6
+from mvpn_lab.mip6.wire.constants import IPPROTO_ICMPV6
 from mvpn_lab.mip6.mhsocket import (
     IPV6_HOPLIMIT,
     IPV6_PKTINFO,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac
 
-from mvpn_lab.mip6.constants import MAX_NONCE_LIFETIME
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME
+from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
     BindingAuthorizationData,
     BindingUpdate,

@@ -29,8 +29,8 @@ from scapy.layers.inet6 import (
     PadN,
 )
 
-from mvpn_lab.mip6.ipv6 import build_ipv6_packet, mh_checksum, verify_mh_checksum
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet, mh_checksum, verify_mh_checksum
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
     BindingAuthorizationData,

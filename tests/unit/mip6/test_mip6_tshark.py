@@ -20,15 +20,15 @@ from scapy.layers.inet6 import PseudoIPv6
 from scapy.utils import checksum
 
 from mvpn_lab.mip6.actions import SendMH
-from mvpn_lab.mip6.ipv6 import build_ipv6_packet
-from mvpn_lab.mip6.messages import (
+from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet
+from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingError,
     BindingRefreshRequest,
     BindingUpdate,
     encode_mh,
 )
-from mvpn_lab.mip6.pcap import ethernet_frame, write_pcap
+from mvpn_lab.mip6.wire.pcap import ethernet_frame, write_pcap
 
 from ._helpers import CN, COA1, COA2, HA, HOA
 from ._helpers import network as make_network

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv6Address
 from typing import Any, ClassVar
 
-from mvpn_lab.mip6.constants import (
+from mvpn_lab.mip6.wire.constants import (
     IPPROTO_NONE,
     LIFETIME_UNIT,
     MAX_LIFETIME_UNITS,
@@ -606,7 +606,7 @@ def encode_mh(
     header = bytes((_u8("payload proto", msg.payload_proto), hlen, _u8("MH type", msg.MH_TYPE), 0))
     raw = header + b"\0\0" + data
     if src is not None and dst is not None:
-        from mvpn_lab.mip6.ipv6 import mh_checksum
+        from mvpn_lab.mip6.wire.ipv6 import mh_checksum
 
         checksum = mh_checksum(src, dst, raw)
     if checksum is not None:

@@ -3,7 +3,7 @@
 The kernel builds the real packets (raw MH socket, xfrm ``hao``/``route2`` states). These helpers
 exist for tests, for writing captures of the daemon's messages, and for ``mip6 decode``, which
 walks the IPv6 header chain of captured packets. :func:`parse_ipv6` raises only
-:class:`~mvpn_lab.mip6.messages.MHDecodeError`.
+:class:`~mvpn_lab.mip6.wire.messages.MHDecodeError`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 
-from mvpn_lab.mip6.constants import (
+from mvpn_lab.mip6.wire.constants import (
     IPPROTO_AH,
     IPPROTO_DSTOPTS,
     IPPROTO_ESP,
@@ -24,7 +24,7 @@ from mvpn_lab.mip6.constants import (
     OPT_HOME_ADDRESS,
     ROUTING_TYPE_2,
 )
-from mvpn_lab.mip6.messages import MHDecodeError
+from mvpn_lab.mip6.wire.messages import MHDecodeError
 
 IPV6_HEADER_LEN = 40
 # Protocol number the Mobile IPv6 drafts used before IANA assigned 135; tcpdump and Wireshark

@@ -2,7 +2,7 @@
 
 Captures given to ``mip6 decode`` can be hostile (see tests/unit/mip6/data). The reader never
 trusts a length: a record that runs past the end of the file ends reading with a warning. Only
-:class:`~mvpn_lab.mip6.messages.MHDecodeError` escapes, for files that are not captures at all.
+:class:`~mvpn_lab.mip6.wire.messages.MHDecodeError` escapes, for files that are not captures at all.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mvpn_lab.mip6.messages import MHDecodeError
+from mvpn_lab.mip6.wire.messages import MHDecodeError
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
