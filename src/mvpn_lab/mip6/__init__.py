@@ -1,22 +1,15 @@
-"""The project's Mobile IPv6 daemon (RFC 6275): a protocol core free of sockets and kernel calls,
-and the daemon around it.
+"""The project's Mobile IPv6 daemon (RFC 6275), in three layers (see docs/mip6.md, Layers):
 
-Modules:
+* :mod:`.wire` - bytes on the wire: Mobility Header messages and options, constants, IPv6
+  headers (checksum, Home Address option, type 2 routing header, header chain), captures;
+* :mod:`.core` - the protocol core, free of sockets and kernel calls: the state machines of the
+  mobile node, home agent and correspondent, movement detection, bindings, return routability,
+  the config model, and the actions they emit; imports only :mod:`.wire`;
+* :mod:`.daemon` - ``mvpn-lab mip6 run`` around the core: the event loop, sockets, netlink,
+  control socket, event log, handover buffer, one role driver and one kernel adapter per role.
 
-* :mod:`.wire.messages` - Mobility Header wire format (all message types and mobility options);
-* :mod:`.wire.ipv6` - checksum, Home Address option, type 2 routing header, IPv6 header chain walk;
-* :mod:`.wire.pcap` - defensive capture reader and a writer;
-* :mod:`.rr` - return routability cryptography and the correspondent's nonce table;
-* :mod:`.binding` - binding cache, binding update list, sequence arithmetic;
-* :mod:`.node`, :mod:`.mn`, :mod:`.ha`, :mod:`.cn` - state machines;
-* :mod:`.movement` - movement detection decisions of the mobile node;
-* :mod:`.actions` - what the state machines ask the kernel adapter to do;
-* :mod:`.clock`, :mod:`.counters`, :mod:`.log`, :mod:`.config`, :mod:`.cli`;
-* the daemon around the core (``mvpn-lab mip6 run``): :mod:`.daemon`, :mod:`.kernel`,
-  :mod:`.mhsocket`, :mod:`.ndisc`, :mod:`.netlink`, :mod:`.tcprecovery`, :mod:`.control`,
-  :mod:`.events`.
-
-See docs/mip6.md.
+Beside them: :mod:`.cli` (``mvpn-lab mip6``), :mod:`.attacks` (crafted packets for the security
+tests, wire + counters) and :mod:`.bundle` (the zip application for lab hosts).
 """
 
 from __future__ import annotations
@@ -26,27 +19,14 @@ from typing import TYPE_CHECKING, Any
 from mvpn_lab.mip6.wire.messages import MHDecodeError, decode_mh, encode_mh
 
 if TYPE_CHECKING:
-    from mvpn_lab.mip6.config import NodeConfig
-    from mvpn_lab.mip6.node import Node
+    from mvpn_lab.mip6.core.config import NodeConfig
+    from mvpn_lab.mip6.core.node import Node
 
 __all__ = ["MHDecodeError", "decode_mh", "encode_mh", "make_node"]
 
 
 def make_node(config: NodeConfig, **kwargs: Any) -> Node:
-    """The state machine for a loaded config (``MNConfig``, ``HAConfig`` or ``CNConfig``).
+    """The state machine for a loaded config; see :func:`mvpn_lab.mip6.core.nodes.make_node`."""
+    from mvpn_lab.mip6.core.nodes import make_node as make
 
-    ``kwargs`` are those of :class:`~mvpn_lab.mip6.node.Node`: ``clock``, ``sink``, ``logger``,
-    ``random``, ``name``.
-    """
-    from mvpn_lab.mip6.cn import CorrespondentNode
-    from mvpn_lab.mip6.config import CNConfig, HAConfig, MNConfig
-    from mvpn_lab.mip6.ha import HomeAgent
-    from mvpn_lab.mip6.mn import MobileNode
-
-    if isinstance(config, MNConfig):
-        return MobileNode(config, **kwargs)
-    if isinstance(config, HAConfig):
-        return HomeAgent(config, **kwargs)
-    if isinstance(config, CNConfig):
-        return CorrespondentNode(config, **kwargs)
-    raise TypeError(f"not a node config: {type(config).__name__}")
+    return make(config, **kwargs)

@@ -52,10 +52,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mvpn_lab.errors import LabError
-from mvpn_lab.mip6 import counters as reasons
+from mvpn_lab.mip6.core import counters as reasons
 from mvpn_lab.mip6.wire.constants import IPPROTO_MH, MHType
 from mvpn_lab.mip6.wire.ipv6 import mh_checksum, parse_ipv6, verify_mh_checksum
-from mvpn_lab.mip6.wire.messages import MESSAGE_CLASSES, MH_HEADER_LEN, BindingUpdate, MHDecodeError, decode_mh
+from mvpn_lab.mip6.wire.messages import (
+    MESSAGE_CLASSES,
+    MH_HEADER_LEN,
+    BindingUpdate,
+    MHDecodeError,
+    decode_mh,
+)
 
 RandomSource = Callable[[int], bytes]
 

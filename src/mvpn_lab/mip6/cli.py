@@ -23,7 +23,7 @@ from typing import Any
 
 from mvpn_lab.errors import LabError
 from mvpn_lab.mip6 import attacks
-from mvpn_lab.mip6.config import config_to_dict, load_config
+from mvpn_lab.mip6.core.config import config_to_dict, load_config
 from mvpn_lab.mip6.wire.constants import IPPROTO_MH
 from mvpn_lab.mip6.wire.ipv6 import parse_ipv6, verify_mh_checksum
 from mvpn_lab.mip6.wire.messages import MHDecodeError, decode_mh, message_to_dict, mh_length
@@ -177,7 +177,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mvpn_lab.mip6.daemon import open_daemon
+    from mvpn_lab.mip6.daemon.loop import open_daemon
 
     cfg = load_config(args.config)
     daemon = open_daemon(cfg, debug=args.debug)
@@ -190,8 +190,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mvpn_lab.mip6.config import control_socket_path
-    from mvpn_lab.mip6.control import query
+    from mvpn_lab.mip6.core.config import control_socket_path
+    from mvpn_lab.mip6.daemon.control import query
 
     path = args.socket if args.socket else control_socket_path(load_config(args.config))
     text = json.dumps(query(path, "status"), indent=2)

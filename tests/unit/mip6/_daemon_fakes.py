@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import Any
 
-from mvpn_lab.mip6.clock import FakeClock
-from mvpn_lab.mip6.config import CNConfig, HAConfig, MNConfig
-from mvpn_lab.mip6.events import EventLog
-from mvpn_lab.mip6.kernel import CommandResult, KernelAdapter
+from mvpn_lab.mip6.core.clock import FakeClock
+from mvpn_lab.mip6.core.config import CNConfig, HAConfig, MNConfig
+from mvpn_lab.mip6.daemon.events import EventLog
+from mvpn_lab.mip6.daemon.kernel.base import CommandResult, KernelAdapter
 
 from ._helpers import CN, HA, HOA, HOA2, HOME_PREFIX
 

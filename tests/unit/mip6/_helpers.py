@@ -10,13 +10,13 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
-from mvpn_lab.mip6.actions import ListSink, ReceivedPacket, SendMH
-from mvpn_lab.mip6.clock import FakeClock
-from mvpn_lab.mip6.cn import CorrespondentNode
-from mvpn_lab.mip6.config import CNConfig, HAConfig, MNConfig
-from mvpn_lab.mip6.ha import HomeAgent
-from mvpn_lab.mip6.log import MHLogger
-from mvpn_lab.mip6.mn import MobileNode
+from mvpn_lab.mip6.core.actions import ListSink, ReceivedPacket, SendMH
+from mvpn_lab.mip6.core.clock import FakeClock
+from mvpn_lab.mip6.core.cn import CorrespondentNode
+from mvpn_lab.mip6.core.config import CNConfig, HAConfig, MNConfig
+from mvpn_lab.mip6.core.ha import HomeAgent
+from mvpn_lab.mip6.core.log import MHLogger
+from mvpn_lab.mip6.core.mn import MobileNode
 
 DATA = Path(__file__).parent / "data"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from mvpn_lab.mip6.kernel import CommandResult
-from mvpn_lab.mip6.mhsocket import IPV6_DSTOPTS, IPV6_PKTINFO, IPV6_RTHDR, SOL_IPV6, pack_pktinfo
+from mvpn_lab.mip6.daemon.kernel.base import CommandResult
+from mvpn_lab.mip6.daemon.mhsocket import IPV6_DSTOPTS, IPV6_PKTINFO, IPV6_RTHDR, SOL_IPV6, pack_pktinfo
 
 ANY = IPv6Address("::")
 

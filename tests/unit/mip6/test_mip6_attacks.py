@@ -14,7 +14,8 @@ import pytest
 from mvpn_lab.cli import main
 from mvpn_lab.errors import LabError
 from mvpn_lab.mip6 import attacks
-from mvpn_lab.mip6.actions import ReceivedPacket, SendMH
+from mvpn_lab.mip6.core.actions import ReceivedPacket, SendMH
+from mvpn_lab.mip6.core.rr import authenticated_mh_data
 from mvpn_lab.mip6.wire.constants import MHType
 from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet, mh_checksum, parse_ipv6, verify_mh_checksum
 from mvpn_lab.mip6.wire.messages import (
@@ -31,7 +32,6 @@ from mvpn_lab.mip6.wire.messages import (
     lifetime_units,
     strip_padding,
 )
-from mvpn_lab.mip6.rr import authenticated_mh_data
 
 from ._helpers import ATTACKER, CN, COA1, COA2, HA, HOA, make_cn, make_ha, received
 from ._helpers import network as make_network

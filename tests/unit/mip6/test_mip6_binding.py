@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from mvpn_lab.mip6.binding import BindingCache, BindingCacheEntry, seq_add, seq_gt, seq_lt
-from mvpn_lab.mip6.clock import FakeClock, SystemClock, iso_timestamp
-from mvpn_lab.mip6.counters import Counters
-from mvpn_lab.mip6.log import MHLogger
+from mvpn_lab.mip6.core.binding import BindingCache, BindingCacheEntry, seq_add, seq_gt, seq_lt
+from mvpn_lab.mip6.core.clock import FakeClock, SystemClock, iso_timestamp
+from mvpn_lab.mip6.core.counters import Counters
+from mvpn_lab.mip6.core.log import MHLogger
+from mvpn_lab.mip6.core.node import Node
 from mvpn_lab.mip6.wire.messages import HomeTestInit
-from mvpn_lab.mip6.node import Node
 
 from ._helpers import COA1, HOA, HOA2
 
@@ -106,7 +106,7 @@ def test_timers_fire_in_order_and_can_be_cancelled():
 
 
 def test_open_logger_appends_to_file(tmp_path):
-    from mvpn_lab.mip6.log import open_logger
+    from mvpn_lab.mip6.core.log import open_logger
 
     clock = FakeClock()
     path = tmp_path / "mip6.jsonl"

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from mvpn_lab.mip6.actions import InstallHao, InstallRoute2, RemoveHao, RemoveRoute2, SendMH
+from mvpn_lab.mip6.core.actions import InstallHao, InstallRoute2, RemoveHao, RemoveRoute2, SendMH
+from mvpn_lab.mip6.core.rr import binding_management_key, sign, verify
 from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME
 from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
@@ -22,7 +23,6 @@ from mvpn_lab.mip6.wire.messages import (
     decode_mh,
     lifetime_units,
 )
-from mvpn_lab.mip6.rr import binding_management_key, sign, verify
 
 from ._helpers import ATTACKER, CN, COA1, COA2, HOA, HOA2, make_cn, received
 

@@ -11,13 +11,13 @@ import yaml
 from mvpn_lab import mip6
 from mvpn_lab.cli import main
 from mvpn_lab.errors import LabError
-from mvpn_lab.mip6.clock import FakeClock
-from mvpn_lab.mip6.cn import CorrespondentNode
-from mvpn_lab.mip6.config import CNConfig, ConfigError, HAConfig, MNConfig, load_config, parse_config
-from mvpn_lab.mip6.ha import HomeAgent
+from mvpn_lab.mip6.core.clock import FakeClock
+from mvpn_lab.mip6.core.cn import CorrespondentNode
+from mvpn_lab.mip6.core.config import CNConfig, ConfigError, HAConfig, MNConfig, load_config, parse_config
+from mvpn_lab.mip6.core.ha import HomeAgent
+from mvpn_lab.mip6.core.mn import MobileNode
 from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet
 from mvpn_lab.mip6.wire.messages import BindingUpdate, HomeTestInit, encode_mh
-from mvpn_lab.mip6.mn import MobileNode
 from mvpn_lab.mip6.wire.pcap import LINKTYPE_IPV6, ethernet_frame, write_pcap
 
 from ._helpers import CN, COA1, HA, HOA

@@ -15,17 +15,17 @@ import pytest
 import yaml
 
 from mvpn_lab.cli import main
-from mvpn_lab.mip6.actions import ReceivedPacket, SendMH
-from mvpn_lab.mip6.clock import FakeClock, SystemClock
-from mvpn_lab.mip6.config import ConfigError, check_daemon_config, parse_config
-from mvpn_lab.mip6.control import ControlError, ControlServer, handle_request, query
-from mvpn_lab.mip6.daemon import SHUTDOWN_WAIT, Daemon, DaemonError, DaemonIO, parse_iw_ssid
-from mvpn_lab.mip6.events import EventLog
-from mvpn_lab.mip6.log import MHLogger
+from mvpn_lab.mip6.core.actions import ReceivedPacket, SendMH
+from mvpn_lab.mip6.core.clock import FakeClock, SystemClock
+from mvpn_lab.mip6.core.config import ConfigError, check_daemon_config, parse_config
+from mvpn_lab.mip6.core.log import MHLogger
+from mvpn_lab.mip6.daemon.control import ControlError, ControlServer, handle_request, query
+from mvpn_lab.mip6.daemon.events import EventLog
+from mvpn_lab.mip6.daemon.loop import SHUTDOWN_WAIT, Daemon, DaemonError, DaemonIO, parse_iw_ssid
+from mvpn_lab.mip6.daemon.mhsocket import IPV6_PKTINFO, SOL_IPV6, pack_pktinfo
+from mvpn_lab.mip6.daemon.ndisc import ND_NEIGHBOR_SOLICIT, NdiscPacket, build_na
+from mvpn_lab.mip6.daemon.netlink import IFF_RUNNING, IFF_UP
 from mvpn_lab.mip6.wire.messages import BindingAcknowledgement, BindingUpdate, decode_mh, encode_mh
-from mvpn_lab.mip6.mhsocket import IPV6_PKTINFO, SOL_IPV6, pack_pktinfo
-from mvpn_lab.mip6.ndisc import ND_NEIGHBOR_SOLICIT, NdiscPacket, build_na
-from mvpn_lab.mip6.netlink import IFF_RUNNING, IFF_UP
 
 from ._daemon_fakes import Runner, cn_config, ha_config, lines, mn_config
 from ._helpers import CN, COA1, HA, HOA, HOA2, DetRandom

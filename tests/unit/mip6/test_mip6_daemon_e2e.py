@@ -19,14 +19,14 @@ from ipaddress import IPv6Address
 from typing import Any
 
 from mvpn_lab.cli import main
-from mvpn_lab.mip6.clock import FakeClock
-from mvpn_lab.mip6.config import CNConfig, HAConfig, MNConfig
-from mvpn_lab.mip6.control import ControlServer, query
-from mvpn_lab.mip6.daemon import Daemon, DaemonIO
-from mvpn_lab.mip6.events import EventLog
-from mvpn_lab.mip6.kernel import tunnel_name_for
-from mvpn_lab.mip6.log import MHLogger
-from mvpn_lab.mip6.ndisc import NdiscPacket
+from mvpn_lab.mip6.core.clock import FakeClock
+from mvpn_lab.mip6.core.config import CNConfig, HAConfig, MNConfig
+from mvpn_lab.mip6.core.log import MHLogger
+from mvpn_lab.mip6.daemon.control import ControlServer, query
+from mvpn_lab.mip6.daemon.events import EventLog
+from mvpn_lab.mip6.daemon.kernel.base import tunnel_name_for
+from mvpn_lab.mip6.daemon.loop import Daemon, DaemonIO
+from mvpn_lab.mip6.daemon.ndisc import NdiscPacket
 
 from ._daemon_fakes import FakeSocket
 from ._helpers import CN, COA1, COA2, FOREIGN1, FOREIGN2, HA, HOA, HOME_PREFIX, DetRandom

@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from mvpn_lab.cli import main
-from mvpn_lab.mip6.actions import ReceivedPacket
+from mvpn_lab.mip6.core.actions import ReceivedPacket
 from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet, parse_ipv6
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,

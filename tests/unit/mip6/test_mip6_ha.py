@@ -7,7 +7,7 @@ from ipaddress import IPv6Address
 
 import pytest
 
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core.actions import (
     AddHostRoute,
     DelHostRoute,
     DelProxyNdp,

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from mvpn_lab.mip6.clock import FakeClock
-from mvpn_lab.mip6.config import ConfigError, check_daemon_config, parse_config
-from mvpn_lab.mip6.events import EventLog
-from mvpn_lab.mip6.handover_buffer import (
+from mvpn_lab.mip6.core.clock import FakeClock
+from mvpn_lab.mip6.core.config import ConfigError, check_daemon_config, parse_config
+from mvpn_lab.mip6.daemon.events import EventLog
+from mvpn_lab.mip6.daemon.handover_buffer import (
     JOINED,
     LEFT,
     HandoverBuffer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core.actions import (
     AddHostRoute,
     DelHostRoute,
     InstallRoute2,

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from mvpn_lab.mip6.ipbatch import IpBatchRunner, batch_line
-from mvpn_lab.mip6.kernel import CommandResult
+from mvpn_lab.mip6.daemon.ipbatch import IpBatchRunner, batch_line
+from mvpn_lab.mip6.daemon.kernel.base import CommandResult
 
 
 def _netns_works() -> bool:

@@ -6,7 +6,7 @@ from ipaddress import IPv6Address
 
 import pytest
 
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core.actions import (
     AddHostRoute,
     ConfigureAddress,
     DelHostRoute,
@@ -25,7 +25,7 @@ from mvpn_lab.mip6.actions import (
     SetTunnel,
     StartDad,
 )
-from mvpn_lab.mip6.kernel import (
+from mvpn_lab.mip6.daemon.kernel.base import (
     CommandResult,
     KernelError,
     SubprocessRunner,

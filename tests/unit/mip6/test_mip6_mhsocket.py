@@ -10,8 +10,7 @@ from ipaddress import IPv6Address
 import pytest
 from scapy.layers.inet6 import HAO, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, PadN
 
-from mvpn_lab.mip6.wire.messages import BindingRefreshRequest, BindingUpdate, encode_mh
-from mvpn_lab.mip6.mhsocket import (
+from mvpn_lab.mip6.daemon.mhsocket import (
     IPV6_CHECKSUM,
     IPV6_DSTOPTS,
     IPV6_HOPLIMIT,
@@ -29,6 +28,7 @@ from mvpn_lab.mip6.mhsocket import (
     received_packet,
     rh2_from_rthdr,
 )
+from mvpn_lab.mip6.wire.messages import BindingRefreshRequest, BindingUpdate, encode_mh
 
 from ._daemon_fakes import FakeSocket
 from ._helpers import CN, COA1, HA, HOA

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core.actions import (
     DelRouteViaTunnel,
     DelTunnel,
     InstallHao,
@@ -19,6 +19,7 @@ from mvpn_lab.mip6.actions import (
     SetHomeAddress,
     SetTunnel,
 )
+from mvpn_lab.mip6.core.rr import binding_management_key, sign, verify
 from mvpn_lab.mip6.wire.constants import MAX_BINDACK_TIMEOUT
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
@@ -35,7 +36,6 @@ from mvpn_lab.mip6.wire.messages import (
     NonceIndices,
     find_option,
 )
-from mvpn_lab.mip6.rr import binding_management_key, sign, verify
 
 from ._helpers import ATTACKER, CN, COA1, COA2, HA, HOA, make_mn, received
 

@@ -6,15 +6,20 @@ from ipaddress import IPv6Address
 
 import pytest
 
-from mvpn_lab.mip6.actions import ConfigureAddress, RemoveAddress, SendRouterSolicitation, UseCachedRouter
-from mvpn_lab.mip6.wire.messages import BindingUpdate
-from mvpn_lab.mip6.movement import (
+from mvpn_lab.mip6.core.actions import (
+    ConfigureAddress,
+    RemoveAddress,
+    SendRouterSolicitation,
+    UseCachedRouter,
+)
+from mvpn_lab.mip6.core.movement import (
     AtHome,
     CareOfAddressLost,
     CareOfAddressReady,
     MovementDetector,
     address_from,
 )
+from mvpn_lab.mip6.wire.messages import BindingUpdate
 
 from ._helpers import COA1, COA2, FOREIGN1, FOREIGN2, HA, HOME_PREFIX, IID, make_mn
 

@@ -18,9 +18,8 @@ from scapy.layers.inet6 import (
     IPv6,
 )
 
-from mvpn_lab.mip6.actions import ResumeTcp
-from mvpn_lab.mip6.wire.constants import IPPROTO_ICMPV6
-from mvpn_lab.mip6.mhsocket import (
+from mvpn_lab.mip6.core.actions import ResumeTcp
+from mvpn_lab.mip6.daemon.mhsocket import (
     IPV6_HOPLIMIT,
     IPV6_PKTINFO,
     IPV6_RECVHOPLIMIT,
@@ -28,7 +27,7 @@ from mvpn_lab.mip6.mhsocket import (
     SOL_IPV6,
     pack_pktinfo,
 )
-from mvpn_lab.mip6.ndisc import (
+from mvpn_lab.mip6.daemon.ndisc import (
     ICMP6_FILTER,
     IPV6_MULTICAST_HOPS,
     IPV6_UNICAST_HOPS,
@@ -43,7 +42,8 @@ from mvpn_lab.mip6.ndisc import (
     parse_ra,
     solicited_node,
 )
-from mvpn_lab.mip6.tcprecovery import TcpConnection, TcpRecovery, build_probe, parse_proc_tcp6
+from mvpn_lab.mip6.daemon.tcprecovery import TcpConnection, TcpRecovery, build_probe, parse_proc_tcp6
+from mvpn_lab.mip6.wire.constants import IPPROTO_ICMPV6
 
 from ._daemon_fakes import FakeSocket
 from ._helpers import CN, COA1, FOREIGN1, FOREIGN2, HA, HOA

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mvpn_lab.mip6.netlink import (
+from mvpn_lab.mip6.daemon.netlink import (
     IFA_F_DADFAILED,
     IFA_F_DEPRECATED,
     IFA_F_OPTIMISTIC,
@@ -184,7 +184,7 @@ def test_netlink_source_drains_the_socket_and_counts_overruns():
 
     from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-    from mvpn_lab.mip6.netlink import NetlinkSource
+    from mvpn_lab.mip6.daemon.netlink import NetlinkSource
 
     items = [CAPTURED[0], OSError(errno.ENOBUFS, "No buffer space available"), *CAPTURED[1:]]
     source = NetlinkSource(_NetlinkSocket(items), MarshalRtnl())
@@ -223,7 +223,7 @@ def test_kernel_queries_read_ra_default_routes_from_the_real_kernel():
         pytest.skip("needs unshare and iproute2")
     script = (
         "import subprocess as s\n"
-        "from mvpn_lab.mip6.netlink import KernelQueries\n"
+        "from mvpn_lab.mip6.daemon.netlink import KernelQueries\n"
         "for c in ('ip link add v0 type veth peer name v1', 'ip link set v0 up', 'ip link set v1 up',\n"
         "          'ip -6 route add default via fe80::1 dev v0 proto ra metric 1024',\n"
         "          'ip -6 route add default via fe80::2 dev v0 proto ra metric 1023',\n"

@@ -5,6 +5,17 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac
 
+from mvpn_lab.mip6.core.rr import (
+    NonceTable,
+    authenticated_mh_data,
+    authenticator,
+    binding_management_key,
+    careof_keygen_token,
+    home_keygen_token,
+    keygen_token,
+    sign,
+    verify,
+)
 from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME
 from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
@@ -15,17 +26,6 @@ from mvpn_lab.mip6.wire.messages import (
     decode_mh,
     encode_mh,
     find_option,
-)
-from mvpn_lab.mip6.rr import (
-    NonceTable,
-    authenticated_mh_data,
-    authenticator,
-    binding_management_key,
-    careof_keygen_token,
-    home_keygen_token,
-    keygen_token,
-    sign,
-    verify,
 )
 
 from ._helpers import CN, COA1, HOA, DetRandom

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mvpn_lab.mip6.sdnotify import notify
+from mvpn_lab.mip6.daemon.sdnotify import notify
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from scapy.compat import raw
 from scapy.layers.inet6 import PseudoIPv6
 from scapy.utils import checksum
 
-from mvpn_lab.mip6.actions import SendMH
+from mvpn_lab.mip6.core.actions import SendMH
 from mvpn_lab.mip6.wire.ipv6 import build_ipv6_packet
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,

@@ -1,1 +1,3 @@
-"""Bytes on the wire: Mobility Header messages and options, IPv6 headers, captures (no state, no I/O beyond files)."""
+"""Bytes on the wire: Mobility Header messages and options, constants, IPv6 headers, captures.
+
+No state and no I/O beyond reading files; imports nothing else of mvpn_lab.mip6."""

@@ -24,7 +24,7 @@ from mvpn_lab.mip6.wire.constants import (
     OPT_HOME_ADDRESS,
     ROUTING_TYPE_2,
 )
-from mvpn_lab.mip6.wire.messages import MHDecodeError
+from mvpn_lab.mip6.wire.errors import MHDecodeError
 
 IPV6_HEADER_LEN = 40
 # Protocol number the Mobile IPv6 drafts used before IANA assigned 135; tcpdump and Wireshark

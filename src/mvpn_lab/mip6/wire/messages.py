@@ -30,19 +30,9 @@ from mvpn_lab.mip6.wire.constants import (
     OptionType,
     ba_status_name,
 )
+from mvpn_lab.mip6.wire.errors import MHDecodeError
 
 _UNSPECIFIED = IPv6Address("::")
-
-
-class MHDecodeError(Exception):
-    """Input that is not a well-formed Mobility Header (or IPv6 packet, or capture file).
-
-    The one exception the decoders of this package raise. ``reason`` is a short phrase.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class MHEncodeError(ValueError):
@@ -172,7 +162,7 @@ class BindingAuthorizationData:
     """Authenticator (RFC 6275 6.2.7); alignment 8n+2.
 
     The option format allows any length; the return-routability procedure uses 96 bits, and the
-    verifiers in :mod:`mvpn_lab.mip6.rr` reject any other length.
+    verifiers in :mod:`mvpn_lab.mip6.core.rr` reject any other length.
     """
 
     authenticator: bytes

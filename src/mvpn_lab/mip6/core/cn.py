@@ -1,9 +1,9 @@
 """Correspondent node state machine: return routability and route-optimised bindings.
 
 HoTI/CoTI are answered statelessly from the secret ``Kcn`` and the current nonce
-(:class:`~mvpn_lab.mip6.rr.NonceTable`). A Binding Update (RFC 6275 9.5.1) is checked in order:
+(:class:`~mvpn_lab.mip6.core.rr.NonceTable`). A Binding Update (RFC 6275 9.5.1) is checked in order:
 
-1. decodes, checksum (in :class:`~mvpn_lab.mip6.node.Node`)                  -> drop, count
+1. decodes, checksum (in :class:`~mvpn_lab.mip6.core.node.Node`)                  -> drop, count
 2. home address (Home Address option, else source) unicast routable          -> drop
 3. H flag clear (no home agent service here)                                 -> BA 131
 4. Nonce Indices and Binding Authorization Data present, BAD last            -> drop
@@ -23,10 +23,21 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 from typing import Any
 
-from mvpn_lab.mip6 import counters as reasons
-from mvpn_lab.mip6.actions import InstallHao, InstallRoute2, ReceivedPacket, RemoveHao, RemoveRoute2
-from mvpn_lab.mip6.binding import BindingCache, BindingCacheEntry, seq_gt
-from mvpn_lab.mip6.config import CNConfig
+from mvpn_lab.mip6.core import counters as reasons
+from mvpn_lab.mip6.core.actions import InstallHao, InstallRoute2, ReceivedPacket, RemoveHao, RemoveRoute2
+from mvpn_lab.mip6.core.binding import BindingCache, BindingCacheEntry, seq_gt
+from mvpn_lab.mip6.core.config import CNConfig
+from mvpn_lab.mip6.core.node import ACCEPTED, Node, is_unicast_routable
+from mvpn_lab.mip6.core.rr import (
+    KCN_LENGTH,
+    NonceTable,
+    authenticated_mh_data,
+    binding_management_key,
+    careof_keygen_token,
+    home_keygen_token,
+    sign,
+    verify,
+)
 from mvpn_lab.mip6.wire.constants import LIFETIME_UNIT, BAStatus, BEStatus
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
@@ -41,17 +52,6 @@ from mvpn_lab.mip6.wire.messages import (
     NonceIndices,
     find_option,
     lifetime_units,
-)
-from mvpn_lab.mip6.node import ACCEPTED, Node, is_unicast_routable
-from mvpn_lab.mip6.rr import (
-    KCN_LENGTH,
-    NonceTable,
-    authenticated_mh_data,
-    binding_management_key,
-    careof_keygen_token,
-    home_keygen_token,
-    sign,
-    verify,
 )
 
 

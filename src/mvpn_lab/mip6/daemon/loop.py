@@ -13,7 +13,7 @@ to the state machine; the actions it emits are executed in order afterwards:
   the daemon when ``tcp_recovery`` is on) -> :class:`TcpRecovery`.
 
 Nothing a peer sends, and no failing command, stops the daemon: every error is one JSON line in
-the event log (:mod:`~mvpn_lab.mip6.events`). SIGTERM/SIGINT stop it cleanly: the mobile node
+the event log (:mod:`~mvpn_lab.mip6.daemon.events`). SIGTERM/SIGINT stop it cleanly: the mobile node
 first deregisters from its home agent when away (``deregister_on_exit``, waiting up to
 ``SHUTDOWN_WAIT`` for the BA), then the kernel entries are removed (``cleanup_on_exit``).
 
@@ -42,8 +42,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mvpn_lab.errors import LabError
-from mvpn_lab.mip6 import make_node
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core.actions import (
     Action,
     AddHostRoute,
     DelRouteViaTunnel,
@@ -54,9 +53,9 @@ from mvpn_lab.mip6.actions import (
     SendRouterSolicitation,
     StartDad,
 )
-from mvpn_lab.mip6.binding import seq_add
-from mvpn_lab.mip6.clock import Clock, SystemClock, iso_timestamp
-from mvpn_lab.mip6.config import (
+from mvpn_lab.mip6.core.binding import seq_add
+from mvpn_lab.mip6.core.clock import Clock, SystemClock, iso_timestamp
+from mvpn_lab.mip6.core.config import (
     CNConfig,
     HAConfig,
     MNConfig,
@@ -64,16 +63,17 @@ from mvpn_lab.mip6.config import (
     check_daemon_config,
     control_socket_path,
 )
-from mvpn_lab.mip6.control import ControlServer
-from mvpn_lab.mip6.counters import Counters
-from mvpn_lab.mip6.events import EventLog
-from mvpn_lab.mip6.handover_buffer import HandoverBuffer, HostapdEvents, TunDevice
-from mvpn_lab.mip6.ipbatch import IpBatchRunner
-from mvpn_lab.mip6.kernel import CommandRunner, KernelAdapter, KernelError, SubprocessRunner
-from mvpn_lab.mip6.log import MHLogger
-from mvpn_lab.mip6.wire.messages import BindingAcknowledgement, BindingUpdate, MHDecodeError, decode_mh
-from mvpn_lab.mip6.mhsocket import AncillaryError, MHSocket, received_packet
-from mvpn_lab.mip6.ndisc import (
+from mvpn_lab.mip6.core.counters import Counters
+from mvpn_lab.mip6.core.log import MHLogger
+from mvpn_lab.mip6.core.node import Node
+from mvpn_lab.mip6.core.nodes import make_node
+from mvpn_lab.mip6.daemon.control import ControlServer
+from mvpn_lab.mip6.daemon.events import EventLog
+from mvpn_lab.mip6.daemon.handover_buffer import HandoverBuffer, HostapdEvents, TunDevice
+from mvpn_lab.mip6.daemon.ipbatch import IpBatchRunner
+from mvpn_lab.mip6.daemon.kernel.base import CommandRunner, KernelAdapter, KernelError, SubprocessRunner
+from mvpn_lab.mip6.daemon.mhsocket import AncillaryError, MHSocket, received_packet
+from mvpn_lab.mip6.daemon.ndisc import (
     ALL_NODES,
     ALL_ROUTERS,
     ND_NEIGHBOR_ADVERT,
@@ -87,7 +87,7 @@ from mvpn_lab.mip6.ndisc import (
     na_target,
     parse_ra,
 )
-from mvpn_lab.mip6.netlink import (
+from mvpn_lab.mip6.daemon.netlink import (
     AddressEvent,
     KernelQueries,
     LinkEvent,
@@ -95,9 +95,9 @@ from mvpn_lab.mip6.netlink import (
     NetlinkSource,
     RouteEvent,
 )
-from mvpn_lab.mip6.node import Node
-from mvpn_lab.mip6.sdnotify import notify
-from mvpn_lab.mip6.tcprecovery import TcpRecovery
+from mvpn_lab.mip6.daemon.sdnotify import notify
+from mvpn_lab.mip6.daemon.tcprecovery import TcpRecovery
+from mvpn_lab.mip6.wire.messages import BindingAcknowledgement, BindingUpdate, MHDecodeError, decode_mh
 
 SHUTDOWN_WAIT = 2.0  # seconds to wait for the BA of the deregistration sent at exit
 DAD_WAIT = 1.0  # RetransTimer: how long a DAD probe waits for a defending advertisement

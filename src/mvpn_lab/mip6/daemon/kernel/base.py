@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core.actions import (
     Action,
     AddHostRoute,
     ConfigureAddress,
@@ -44,10 +44,10 @@ from mvpn_lab.mip6.actions import (
     SetTunnel,
     UseCachedRouter,
 )
-from mvpn_lab.mip6.config import CNConfig, HAConfig, MNConfig, NodeConfig
+from mvpn_lab.mip6.core.config import CNConfig, HAConfig, MNConfig, NodeConfig
+from mvpn_lab.mip6.core.counters import Counters
+from mvpn_lab.mip6.daemon.events import EventLog
 from mvpn_lab.mip6.wire.constants import MHType
-from mvpn_lab.mip6.counters import Counters
-from mvpn_lab.mip6.events import EventLog
 from mvpn_lab.mip6.wire.messages import HomeTest, HomeTestInit
 
 ANY = IPv6Address("::")

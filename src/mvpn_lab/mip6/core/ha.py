@@ -2,7 +2,7 @@
 
 Checks on a received Binding Update, in order (the first failure decides):
 
-1. decodes, checksum (in :class:`~mvpn_lab.mip6.node.Node`)                -> drop, count
+1. decodes, checksum (in :class:`~mvpn_lab.mip6.core.node.Node`)                -> drop, count
 2. arrived ESP-protected, when ``require_ipsec``                           -> drop, ``unprotected``
 3. home address (Home Address option, else source) is unicast routable     -> drop
 4. H flag set (this node offers no correspondent-node bindings)            -> drop
@@ -23,8 +23,8 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 from typing import Any
 
-from mvpn_lab.mip6 import counters as reasons
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core import counters as reasons
+from mvpn_lab.mip6.core.actions import (
     AddHostRoute,
     DelHostRoute,
     DelProxyNdp,
@@ -34,8 +34,9 @@ from mvpn_lab.mip6.actions import (
     SetTunnel,
     StartDad,
 )
-from mvpn_lab.mip6.binding import BindingCache, BindingCacheEntry, seq_gt
-from mvpn_lab.mip6.config import HAConfig
+from mvpn_lab.mip6.core.binding import BindingCache, BindingCacheEntry, seq_gt
+from mvpn_lab.mip6.core.config import HAConfig
+from mvpn_lab.mip6.core.node import ACCEPTED, IGNORED, Node, is_unicast_routable
 from mvpn_lab.mip6.wire.constants import LIFETIME_UNIT, BAStatus
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
@@ -45,7 +46,6 @@ from mvpn_lab.mip6.wire.messages import (
     find_option,
     lifetime_units,
 )
-from mvpn_lab.mip6.node import ACCEPTED, IGNORED, Node, is_unicast_routable
 
 
 def link_local_of(home_address: IPv6Address) -> IPv6Address:

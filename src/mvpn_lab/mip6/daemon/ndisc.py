@@ -7,7 +7,7 @@ unsolicited Neighbour Advertisements and DAD probes out.
   (RFC 4861 6.1.2, 7.1.2). It sends with hop limit 255; the kernel computes ICMPv6 checksums.
 * :class:`RawSender`: ``socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)`` for complete IPv6 packets the
   kernel would not let a normal socket send: the DAD Neighbour Solicitation from ``::`` and the
-  TCP segments of the TCP recovery option (:mod:`~mvpn_lab.mip6.tcprecovery`).
+  TCP segments of the TCP recovery option (:mod:`~mvpn_lab.mip6.daemon.tcprecovery`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from mvpn_lab.mip6.wire.constants import IPPROTO_ICMPV6
-from mvpn_lab.mip6.wire.ipv6 import internet_checksum, pseudo_header
-from mvpn_lab.mip6.mhsocket import (
+from mvpn_lab.mip6.daemon.mhsocket import (
     IPV6_PKTINFO,
     IPV6_RECVHOPLIMIT,
     IPV6_RECVPKTINFO,
@@ -32,6 +30,8 @@ from mvpn_lab.mip6.mhsocket import (
     parse_ancillary,
     sockaddr_address,
 )
+from mvpn_lab.mip6.wire.constants import IPPROTO_ICMPV6
+from mvpn_lab.mip6.wire.ipv6 import internet_checksum, pseudo_header
 
 ICMP6_FILTER = 1  # level IPPROTO_ICMPV6 (linux/icmpv6.h)
 ND_ROUTER_SOLICIT = 133

@@ -12,7 +12,7 @@ import json
 from ipaddress import IPv6Address
 from typing import Any, TextIO
 
-from mvpn_lab.mip6.clock import Clock, iso_timestamp
+from mvpn_lab.mip6.core.clock import Clock, iso_timestamp
 from mvpn_lab.mip6.wire.messages import Message, message_to_dict
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core.actions import (
     Action,
     ConfigureAddress,
     RemoveAddress,

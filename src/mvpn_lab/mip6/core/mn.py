@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from mvpn_lab.mip6 import counters as reasons
-from mvpn_lab.mip6.actions import (
+from mvpn_lab.mip6.core import counters as reasons
+from mvpn_lab.mip6.core.actions import (
     DelRouteViaTunnel,
     DelTunnel,
     InstallHao,
@@ -41,8 +41,17 @@ from mvpn_lab.mip6.actions import (
     SetHomeAddress,
     SetTunnel,
 )
-from mvpn_lab.mip6.binding import BindingUpdateListEntry, seq_add
-from mvpn_lab.mip6.config import MNConfig
+from mvpn_lab.mip6.core.binding import BindingUpdateListEntry, seq_add
+from mvpn_lab.mip6.core.config import MNConfig
+from mvpn_lab.mip6.core.movement import (
+    AtHome,
+    CareOfAddressLost,
+    CareOfAddressReady,
+    MovementDetector,
+    Output,
+)
+from mvpn_lab.mip6.core.node import ACCEPTED, IGNORED, Node
+from mvpn_lab.mip6.core.rr import binding_management_key, new_cookie, sign, verify
 from mvpn_lab.mip6.wire.constants import (
     INITIAL_BINDACK_TIMEOUT,
     LIFETIME_UNIT,
@@ -68,9 +77,6 @@ from mvpn_lab.mip6.wire.messages import (
     find_option,
     lifetime_units,
 )
-from mvpn_lab.mip6.movement import AtHome, CareOfAddressLost, CareOfAddressReady, MovementDetector, Output
-from mvpn_lab.mip6.node import ACCEPTED, IGNORED, Node
-from mvpn_lab.mip6.rr import binding_management_key, new_cookie, sign, verify
 
 # Home agent answers after which the mobile node stops trying until it moves again.
 _FINAL_REFUSALS = {129, 131, 132, 133, 134, 139}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 from pathlib import Path
 
-from mvpn_lab.mip6.actions import ResumeTcp
+from mvpn_lab.mip6.core.actions import ResumeTcp
 from mvpn_lab.mip6.wire.ipv6 import internet_checksum, pseudo_header
 
 IPPROTO_TCP = 6

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Any, Protocol
 
-from mvpn_lab.mip6.actions import ReceivedPacket
+from mvpn_lab.mip6.core.actions import ReceivedPacket
 from mvpn_lab.mip6.wire.constants import IPPROTO_MH, OPT_HOME_ADDRESS, ROUTING_TYPE_2
 
 SOL_IPV6 = socket.IPPROTO_IPV6

@@ -27,7 +27,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 
-from mvpn_lab.mip6.kernel import CommandResult, CommandRunner
+from mvpn_lab.mip6.daemon.kernel.base import CommandResult, CommandRunner
 
 #: Options a batch line may not carry (``ip`` parses them once, for the whole process). Not
 #: ``-4``: the sentinel is an IPv6 route, which ``ip -4`` rejects by exiting.

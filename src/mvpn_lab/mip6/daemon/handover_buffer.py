@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import Any
 
-from mvpn_lab.mip6.counters import Counters
-from mvpn_lab.mip6.events import EventLog
+from mvpn_lab.mip6.core.counters import Counters
+from mvpn_lab.mip6.daemon.events import EventLog
 
 # <linux/if_tun.h>
 TUNSETIFF = 0x400454CA

@@ -1,6 +1,6 @@
 """The daemon's own event log: one JSON line per event (start, stop, kernel command, error).
 
-Mobility Header messages go to the message log of :mod:`~mvpn_lab.mip6.log`; this log records
+Mobility Header messages go to the message log of :mod:`~mvpn_lab.mip6.core.log`; this log records
 what the daemon around the protocol core did and what went wrong. Every line carries a
 wall-clock timestamp (``ts``, RFC 3339 UTC, and ``epoch``), the node name and role, a ``level``
 (``debug``, ``info``, ``warning``, ``error``) and an ``event`` name. Errors are one line each and
@@ -13,8 +13,8 @@ import json
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any, TextIO
 
-from mvpn_lab.mip6.clock import Clock, iso_timestamp
-from mvpn_lab.mip6.counters import Counters
+from mvpn_lab.mip6.core.clock import Clock, iso_timestamp
+from mvpn_lab.mip6.core.counters import Counters
 
 
 def _jsonable(value: Any) -> Any:

@@ -6,8 +6,8 @@ A node is driven by three kinds of input, all synchronous and free of I/O:
 * ``tick()``: fire the timers that are due on the injected clock (call it at ``next_deadline()``);
 * role-specific events (movement on the MN, DAD results on the HA, ...).
 
-Output goes to the injected ``sink`` as :mod:`~mvpn_lab.mip6.actions` objects. Every MH message
-sent or received is logged by the injected :class:`~mvpn_lab.mip6.log.MHLogger`. Rejected input
+Output goes to the injected ``sink`` as :mod:`~mvpn_lab.mip6.core.actions` objects. Every MH message
+sent or received is logged by the injected :class:`~mvpn_lab.mip6.core.log.MHLogger`. Rejected input
 is counted by reason in ``rejected``; ``receive`` never raises on bad input.
 """
 
@@ -18,15 +18,15 @@ from collections.abc import Callable
 from ipaddress import IPv6Address
 from typing import Any
 
-from mvpn_lab.mip6 import counters as reasons
-from mvpn_lab.mip6.actions import Action, ReceivedPacket, SendMH, Sink
-from mvpn_lab.mip6.clock import Clock
+from mvpn_lab.mip6.core import counters as reasons
+from mvpn_lab.mip6.core.actions import Action, ReceivedPacket, SendMH, Sink
+from mvpn_lab.mip6.core.clock import Clock
+from mvpn_lab.mip6.core.counters import Counters
+from mvpn_lab.mip6.core.log import MHLogger
+from mvpn_lab.mip6.core.rr import RandomSource
 from mvpn_lab.mip6.wire.constants import BEStatus
-from mvpn_lab.mip6.counters import Counters
 from mvpn_lab.mip6.wire.ipv6 import verify_mh_checksum
-from mvpn_lab.mip6.log import MHLogger
 from mvpn_lab.mip6.wire.messages import BindingError, Message, MHDecodeError, UnknownMessage, decode_mh
-from mvpn_lab.mip6.rr import RandomSource
 
 Handler = Callable[[ReceivedPacket, Any], str]
 

@@ -1,0 +1,2 @@
+"""Kernel adapters: the core's data-plane actions as iproute2 commands, one adapter per role over
+shared tunnel and xfrm helpers."""
