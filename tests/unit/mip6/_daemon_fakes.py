@@ -12,6 +12,7 @@ from typing import Any
 from mvpn_lab.mip6.core.clock import FakeClock
 from mvpn_lab.mip6.core.config import CNConfig, HAConfig, MNConfig
 from mvpn_lab.mip6.daemon.events import EventLog
+from mvpn_lab.mip6.daemon.kernel import kernel_adapter
 from mvpn_lab.mip6.daemon.kernel.base import CommandResult, KernelAdapter
 
 from ._helpers import CN, HA, HOA, HOA2, HOME_PREFIX
@@ -125,7 +126,7 @@ def adapter(
 ) -> tuple[KernelAdapter, Runner, Any]:
     runner = runner or Runner()
     events, stream = event_log(debug=debug)
-    return KernelAdapter(cfg, runner, events), runner, stream
+    return kernel_adapter(cfg, runner, events), runner, stream
 
 
 def addr(text: str) -> IPv6Address:

@@ -20,7 +20,8 @@ def test_bundle_is_deterministic_and_holds_the_daemon(tmp_path):
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         assert {i.date_time for i in zf.infolist()} == {(2020, 1, 1, 0, 0, 0)}
-    assert {"__main__.py", "mvpn_lab/cli.py", "mvpn_lab/mip6/daemon/loop.py", "mvpn_lab/mip6/attacks.py"} <= names
+    assert {"__main__.py", "mvpn_lab/cli.py", "mvpn_lab/mip6/attacks.py"} <= names
+    assert {f"mvpn_lab/mip6/{m}.py" for m in ("daemon/loop", "daemon/kernel/mn", "wire/messages")} <= names
     assert not any(n.startswith(("mvpn_lab/vlab", "mvpn_lab/analysis")) for n in names)
 
 

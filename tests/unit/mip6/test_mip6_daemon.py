@@ -143,7 +143,7 @@ def test_an_exception_in_a_handler_is_one_error_line(monkeypatch):
     def boom() -> None:
         raise RuntimeError("something\nbroke")
 
-    daemon._guard("on_mh_readable", boom)
+    daemon.guard("on_mh_readable", boom)
     (record,) = lines(stream)
     assert record["level"] == "error" and record["event"] == "internal_error"
     assert record["message"] == "on_mh_readable: RuntimeError: something broke"
@@ -222,7 +222,7 @@ def test_l2_link_up_sends_a_router_solicitation_and_ra_is_validated():
     daemon, stream = make(mn_config(movement_detection="l2", prefix_cache=True))
     daemon.start()
     daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     assert daemon.io.runner.lines[-1] == "iw dev wlan0 link"  # the network name for the prefix cache
     (rs, dst, ifindex, src), *_ = daemon.io.ndisc.sent
     assert rs[0] == 133 and dst == IPv6Address("ff02::2") and ifindex == 2 and src is None
@@ -240,7 +240,7 @@ def test_l2_link_up_sends_a_router_solicitation_and_ra_is_validated():
     assert events.count(("ndisc_dropped", "warning")) == 1 and events.count(("ra_dropped", "warning")) == 2
     assert daemon.counters["ra_received"] == 1
     assert daemon.node.detector.links["wlan0"].prefixes == {IPv6Network("2001:db8:2::/64")}
-    assert daemon.translator.iids["wlan0"] == 0x100
+    assert daemon.driver.translator.iids["wlan0"] == 0x100
 
 
 def test_prefix_cache_is_saved_on_an_ra_and_loaded_at_the_next_start(tmp_path):
@@ -252,7 +252,7 @@ def test_prefix_cache_is_saved_on_an_ra_and_loaded_at_the_next_start(tmp_path):
     daemon, _ = make(cfg, runner=runner)
     daemon.start()
     daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     daemon.io.ndisc.inbox.append(
         NdiscPacket(ra_bytes(("2001:db8:2::", 64, 1, 3600)), IPv6Address("fe80::1"), 2, 255)
     )
@@ -268,7 +268,7 @@ def test_prefix_cache_is_saved_on_an_ra_and_loaded_at_the_next_start(tmp_path):
     again.start()
     assert ("prefix_cache_loaded", 1) in [(r["event"], r.get("networks")) for r in lines(stream)]
     again.io.netlink.queue.append(link(2, "wlan0", UP))
-    again.on_netlink_readable()
+    again.driver.on_netlink_readable()
     commands = runner2.take()
     route = "ip -6 route replace default via fe80::1 dev wlan0 metric 1023 proto ra"
     address = "ip -6 addr replace 2001:db8:2::100/64 dev wlan0 optimistic"
@@ -282,7 +282,7 @@ def _link_up_commands(daemon: Daemon) -> list[str]:
     daemon.start()
     daemon.io.runner.take()
     daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     return daemon.io.runner.take()
 
 
@@ -323,20 +323,20 @@ def test_home_address_lost_at_home_is_added_back_without_dad(flags, event):
     daemon, stream = make(mn_config())
     daemon.start()
     daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     daemon.node.location = "home"
     daemon.io.runner.take()
     daemon.io.netlink.queue.append(addr(2, str(HOA), flags, event=event))
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     assert f"ip -6 addr add {HOA}/64 dev wlan0 nodad" in daemon.io.runner.take()
     assert "home_address_readded" in [r["event"] for r in lines(stream)]
     # removed by hand (e.g. a playbook clearing the link): not put back
     daemon.io.netlink.queue.append(addr(2, str(HOA), 0, event="RTM_DELADDR"))
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     assert not [c for c in daemon.io.runner.take() if "nodad" in c]
     daemon.node.location = "away"  # away, the home address is not on the link: nothing to do
     daemon.io.netlink.queue.append(addr(2, str(HOA), 0, event="RTM_DELADDR"))
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     assert not [c for c in daemon.io.runner.take() if "nodad" in c]
 
 
@@ -422,7 +422,7 @@ def _registered_mn(**kw: Any) -> Daemon:
     daemon.start()
     mn = daemon.node
     mn.move_to(COA1)
-    daemon._drain()
+    daemon.drain()
     bu = decode_mh(daemon.io.mh.sent[-1][0])
     ba = encode_mh(BindingAcknowledgement(status=0, seq=bu.seq, lifetime=100), src=HA, dst=HOA)
     daemon.io.mh.inbox.append(
@@ -639,10 +639,10 @@ def test_netlink_overrun_rereads_the_state():
     daemon, stream = make(mn_config(), netlink_dump=dump)
     daemon.start()
     daemon.io.netlink.overruns = 1
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     assert len(dumps) == 2 and daemon.node.detector.links["wlan0"].addresses == {COA1: "preferred"}
     assert [r["event"] for r in lines(stream) if r["level"] == "warning"] == ["netlink_overrun"]
-    daemon.on_netlink_readable()
+    daemon.driver.on_netlink_readable()
     assert len(dumps) == 2  # once per overrun
 
 

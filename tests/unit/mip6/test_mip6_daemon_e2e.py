@@ -110,7 +110,7 @@ class Lab:
 
     def netlink(self, *messages: Any) -> None:
         self.mn_daemon.io.netlink.queue.extend(messages)
-        self.mn_daemon.on_netlink_readable()
+        self.mn_daemon.driver.on_netlink_readable()
         self.net.pump()
 
     def ra(self, prefix: str) -> None:
@@ -290,7 +290,7 @@ def test_registration_route_optimisation_and_handover(tmp_path):
     # the CN binding; HOA:40001 -> COA1:22 after the home BA, the CN being left to RO)
     peers = [(IPv6Address(p[8:24]), IPv6Address(p[24:40])) for p in lab.raw]
     assert peers == [(COA1, HOA)] * 3 + [(CN, HOA)] * 3 + [(COA1, HOA)] * 3 + [(CN, HOA)] * 3
-    assert lab.mn_daemon.tcp.prompted == 4
+    assert lab.mn_daemon.driver.tcp.prompted == 4
 
     # status through the control socket
     server = ControlServer(lab.mn_cfg.control_socket, {"status": lab.mn_daemon.status})

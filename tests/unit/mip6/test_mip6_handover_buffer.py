@@ -301,11 +301,11 @@ def test_the_home_agent_daemon_holds_until_the_bu_and_then_tunnels_what_it_held(
     daemon.start()
     assert "ip link set dev mip6buf up" in runner.take() and hostapd.attaches == 1
     hostapd.inbox.append(f"<3>AP-STA-DISCONNECTED {MAC}")
-    daemon.on_ap_readable()
+    daemon.driver.on_ap_readable()
     assert runner.take() == [f"ip -6 route replace {HOA}/128 dev mip6buf"]
     held = packet(HOA)
     tun.inbox.append(held)
-    daemon.on_tun_readable()
+    daemon.driver.on_tun_readable()
     assert tun.written == []
     daemon.io.mh.inbox.append(bu_from(HOA, COA1))
     daemon.on_mh_readable()
@@ -349,7 +349,7 @@ def test_the_daemon_waits_for_hostapd_and_attaches_again_later():
 
 def test_no_buffer_without_the_option():
     daemon, _ = make(ha_config(), tun=FakeTun(), ap_events=FakeHostapd())
-    assert daemon.buffer is None and "handover_buffer" not in daemon.status()["daemon"]
+    assert daemon.driver.buffer is None and "handover_buffer" not in daemon.status()["daemon"]
 
 
 # ------------------------------------------------------------------------------ hostapd's socket

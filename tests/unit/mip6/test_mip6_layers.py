@@ -83,7 +83,10 @@ def test_the_three_layers_exist():
     names = set(modules())
     assert {f"{PACKAGE}.wire.messages", f"{PACKAGE}.wire.pcap", f"{PACKAGE}.wire.ipv6"} <= names
     assert {f"{PACKAGE}.core.{m}" for m in ("mn", "ha", "cn", "movement", "actions")} <= names
-    assert {f"{PACKAGE}.daemon.loop"} <= names
+    assert {
+        f"{PACKAGE}.daemon.{m}"
+        for m in ("loop", "kernel.mn", "kernel.ha", "kernel.cn", "roles.mn", "roles.ha")
+    } <= names
     assert not (ROOT / "daemon.py").exists() and not (ROOT / "kernel.py").exists()
 
 
@@ -102,6 +105,18 @@ def test_no_layer_violation():
             if other is None or other not in ALLOWED[own]:
                 bad.append(f"{name} -> {target}")
     assert bad == []
+
+
+def test_the_loop_and_the_kernel_adapters_do_not_switch_on_the_role():
+    """The role picks its driver and kernel adapter once (a mapping); nothing else asks for it."""
+    shared = [ROOT / "daemon" / "loop.py", ROOT / "daemon" / "kernel" / "base.py"]
+    shared += sorted((ROOT / "daemon" / "kernel").glob("[mhc][an].py")) + sorted(
+        (ROOT / "daemon" / "roles").glob("*.py")
+    )
+    for path in shared:
+        text = path.read_text()
+        for needle in ("MNConfig)", "HAConfig)", "CNConfig)", ".role ==", "type: ignore", "node: Any"):
+            assert needle not in text, f"{path.name}: {needle}"
 
 
 def test_the_checker_finds_cycles_and_violations():

@@ -260,7 +260,7 @@ class ResumeTcp(Action):
     """MN, after a handover completed (home BA in ``bt``, CN binding in ``ro``): prompt the peers'
     TCP senders to retransmit now by eliciting duplicate ACKs on the established connections from
     ``home_address`` (to ``peer`` only, or to every peer not in ``exclude`` when ``peer`` is None).
-    The daemon derives it from the MN's state when ``tcp_recovery`` is on."""
+    The mobile node emits it when ``tcp_recovery`` is on, once per completed handover."""
 
     home_address: IPv6Address
     peer: IPv6Address | None
@@ -271,6 +271,29 @@ class ResumeTcp(Action):
         out = super().to_dict()
         out["exclude"] = [str(a) for a in self.exclude]
         return out
+
+
+@dataclass(frozen=True)
+class AnnounceAddress(Action):
+    """Unsolicited Neighbour Advertisements (override flag, this node's link-layer address) for
+    ``address`` on ``iface``, sent from ``src``: the HA once it proxies a home address, the MN back
+    home once deregistered (neighbours must forget the HA's proxy entry). It follows the kernel
+    action named ``after``; the daemon does not announce when that action failed."""
+
+    address: IPv6Address
+    iface: str
+    src: IPv6Address
+    after: str
+    kind: ClassVar[str] = "announce_address"
+
+
+@dataclass(frozen=True)
+class ExitDeregistered(Action):
+    """MN: the home agent acknowledged the deregistration sent at exit (sequence ``seq``)."""
+
+    home_agent: IPv6Address
+    seq: int
+    kind: ClassVar[str] = "exit_deregistered"
 
 
 Sink = Callable[[Action], None]

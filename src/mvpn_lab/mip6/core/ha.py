@@ -26,6 +26,7 @@ from typing import Any
 from mvpn_lab.mip6.core import counters as reasons
 from mvpn_lab.mip6.core.actions import (
     AddHostRoute,
+    AnnounceAddress,
     DelHostRoute,
     DelProxyNdp,
     DelTunnel,
@@ -167,15 +168,22 @@ class HomeAgent(Node):
             self.emit(SetTunnel(cfg.address, coa))
             self.emit(AddHostRoute(hoa, coa))
         if entry is None:
-            self.emit(ProxyNdp(hoa))
+            self._proxy(hoa)
             if bu.link_local:
-                self.emit(ProxyNdp(link_local_of(hoa)))
+                self._proxy(link_local_of(hoa))
         elif bu.link_local and not entry.link_local:
-            self.emit(ProxyNdp(link_local_of(hoa)))
+            self._proxy(link_local_of(hoa))
         elif entry.link_local and not bu.link_local:
             self.emit(DelProxyNdp(link_local_of(hoa)))
         self.stats.inc("registrations")
         self.set_timer(("expire", hoa), granted, lambda: self._expire(hoa))
+
+    def _proxy(self, address: IPv6Address) -> None:
+        """Defend ``address`` on the home link, and tell the neighbours at once (when the home link
+        is known) so they stop sending to the mobile node's old link-layer address."""
+        self.emit(ProxyNdp(address))
+        if self.config.interface:
+            self.emit(AnnounceAddress(address, self.config.interface, self.config.address, ProxyNdp.kind))
 
     def _deregister(
         self, entry: BindingCacheEntry, pkt: ReceivedPacket, bu: BindingUpdate, coa: IPv6Address

@@ -30,13 +30,16 @@ from typing import Any
 
 from mvpn_lab.mip6.core import counters as reasons
 from mvpn_lab.mip6.core.actions import (
+    AnnounceAddress,
     DelRouteViaTunnel,
     DelTunnel,
+    ExitDeregistered,
     InstallHao,
     InstallRoute2,
     ReceivedPacket,
     RemoveHao,
     RemoveRoute2,
+    ResumeTcp,
     RouteViaTunnel,
     SetHomeAddress,
     SetTunnel,
@@ -73,7 +76,9 @@ from mvpn_lab.mip6.wire.messages import (
     CareOfTestInit,
     HomeTest,
     HomeTestInit,
+    MHDecodeError,
     NonceIndices,
+    decode_mh,
     find_option,
     lifetime_units,
 )
@@ -181,6 +186,10 @@ class MobileNode(Node):
         )
         self._htx = _HomeTx()
         self.cns: dict[IPv6Address, CNSession] = {}
+        self.exit_seq: int | None = None  # the deregistration sent at exit, until its BA
+        self.exit_acked = False
+        self._resumed_home_coa: IPv6Address | None = None
+        self._resumed_cn: dict[IPv6Address, IPv6Address] = {}
         if config.mode == "ro":
             for peer in config.correspondents:
                 self.cns[peer] = CNSession(
@@ -201,9 +210,11 @@ class MobileNode(Node):
 
     def on_link_up(self, iface: str, *, network: str | None = None, iid: int | None = None) -> None:
         self._apply(self.detector.on_link_up(iface, network=network, iid=iid))
+        self._resume_tcp()
 
     def on_link_down(self, iface: str) -> None:
         self._apply(self.detector.on_link_down(iface))
+        self._resume_tcp()
 
     def on_router_advertisement(
         self,
@@ -217,9 +228,11 @@ class MobileNode(Node):
         self._apply(
             self.detector.on_router_advertisement(iface, prefixes, network=network, iid=iid, router=router)
         )
+        self._resume_tcp()
 
     def on_address(self, iface: str, address: IPv6Address | str, state: str) -> None:
         self._apply(self.detector.on_address(iface, address, state))
+        self._resume_tcp()
 
     def _apply(self, outputs: list[Output]) -> None:
         for item in outputs:
@@ -366,6 +379,83 @@ class MobileNode(Node):
             self.stats.inc("home_binding_expired")
             self.home.state = "registering"
 
+    # ================================================================== after each input
+
+    def receive(self, pkt: ReceivedPacket) -> str:
+        if self.exit_seq is not None and self._is_exit_ack(pkt):
+            return ACCEPTED
+        result = super().receive(pkt)
+        self._resume_tcp()
+        return result
+
+    def tick(self) -> None:
+        super().tick()
+        self._resume_tcp()
+
+    def _resume_tcp(self) -> None:
+        """With ``tcp_recovery``: :class:`ResumeTcp` once per completed handover (not on refreshes):
+        towards every peer when the home agent has the new care-of address (except correspondents
+        with route optimisation under way: they get theirs when bound), towards one correspondent
+        when its binding has it."""
+        if not self.config.tcp_recovery or self.location != "away" or self.coa is None:
+            return
+        if self.home.state == "registered" and self._resumed_home_coa != self.coa:
+            self._resumed_home_coa = self.coa
+            exclude = tuple(
+                p for p, s in self.cns.items() if s.state not in ("failed", "unsupported", "idle")
+            )
+            self.emit(ResumeTcp(self.hoa, None, exclude))
+        for peer, session in self.cns.items():
+            if (
+                session.state == "bound"
+                and session.bul.careof_address == self.coa
+                and self._resumed_cn.get(peer) != self.coa
+            ):
+                self._resumed_cn[peer] = self.coa
+                self.emit(ResumeTcp(self.hoa, peer))
+
+    # ================================================================== exit
+
+    def begin_exit(self) -> bool:
+        """The daemon stops. Away and registered (or registering), with ``deregister_on_exit``:
+        send the home agent a deregistration (lifetime 0) and return True; its BA then comes out
+        as :class:`ExitDeregistered`. Otherwise nothing to wait for: False."""
+        cfg = self.config
+        if not (
+            cfg.deregister_on_exit
+            and self.location == "away"
+            and self.coa is not None
+            and self.home.state in ("registered", "registering")
+        ):
+            return False
+        seq = seq_add(self.home.seq)
+        bu = BindingUpdate(seq=seq, lifetime=0, ack=True, home=True, link_local=cfg.link_local_compat)
+        self.send(self.coa, self.ha, bu, hao=self.hoa, esp=cfg.require_ipsec)
+        self.exit_seq = seq
+        return True
+
+    def _is_exit_ack(self, pkt: ReceivedPacket) -> bool:
+        if pkt.src != self.ha:
+            return False
+        try:
+            msg = decode_mh(pkt.mh)
+        except MHDecodeError:
+            return False
+        if not isinstance(msg, BindingAcknowledgement) or msg.seq != self.exit_seq:
+            return False
+        self.exit_acked = True
+        self.logger.log(
+            "rx",
+            src=pkt.src,
+            dst=pkt.dst,
+            msg=msg,
+            hao=pkt.hao,
+            rh2=pkt.rh2,
+            result="accepted:exit_deregistration",
+        )
+        self.emit(ExitDeregistered(self.ha, msg.seq))
+        return True
+
     # ================================================================== received messages
 
     def on_ba(self, pkt: ReceivedPacket, ba: BindingAcknowledgement) -> str:
@@ -457,6 +547,11 @@ class MobileNode(Node):
         self.cancel_timer("home_expire")
         if self._tunnel_coa is not None:
             self.emit(DelRouteViaTunnel(self.hoa))
+            if self.location == "home" and self.config.interfaces:
+                # back home and deregistered: neighbours must forget the home agent's proxy entry
+                self.emit(
+                    AnnounceAddress(self.hoa, self.config.interfaces[0], self.hoa, DelRouteViaTunnel.kind)
+                )
             self.emit(DelTunnel(self._tunnel_coa, self.ha))
             self._tunnel_coa = None
         if self._hao_coa is not None:

@@ -26,28 +26,17 @@ from typing import Any
 
 from mvpn_lab.mip6.core.actions import (
     Action,
-    AddHostRoute,
-    ConfigureAddress,
-    DelHostRoute,
-    DelProxyNdp,
-    DelRouteViaTunnel,
     DelTunnel,
     InstallHao,
     InstallRoute2,
-    ProxyNdp,
-    RemoveAddress,
     RemoveHao,
     RemoveRoute2,
-    RouteViaTunnel,
     SendMH,
-    SetHomeAddress,
     SetTunnel,
-    UseCachedRouter,
 )
-from mvpn_lab.mip6.core.config import CNConfig, HAConfig, MNConfig, NodeConfig
+from mvpn_lab.mip6.core.config import NodeConfig
 from mvpn_lab.mip6.core.counters import Counters
 from mvpn_lab.mip6.daemon.events import EventLog
-from mvpn_lab.mip6.wire.constants import MHType
 from mvpn_lab.mip6.wire.messages import HomeTest, HomeTestInit
 
 ANY = IPv6Address("::")
@@ -301,16 +290,18 @@ def esp_policy_present(listing: str, src: IPv6Address, dst: IPv6Address) -> bool
 # --------------------------------------------------------------------------- the adapter
 
 
-@dataclass
-class _MNState:
-    away: bool = False
-    route_via_tunnel: bool = False
-    rule_installed: bool = False
+def accept_binding_updates(kernel: KernelAdapter) -> None:
+    """HA and CN: a Binding Update carries a Home Address option before any binding exists."""
+    kernel.put_state((ANY, ANY, "hao"), ANY, "static", wildrecv=True)
+    kernel.put_policy(PolicyKey(ANY_NET, ANY_NET, "in", 135), PRIO_MH_ANY, (Template("hao"),), "static")
 
 
 @dataclass
 class KernelAdapter:
-    """Turns data-plane actions into commands for one node (``cfg`` decides the role)."""
+    """Turns data-plane actions into commands for one node: the shared part (running commands,
+    tunnels, Mobile IPv6 xfrm states and policies, sending, teardown). Each role's adapter
+    (:mod:`.mn`, :mod:`.ha`, :mod:`.cn`) adds its actions and static entries; :func:`kernel_adapter`
+    in :mod:`mvpn_lab.mip6.daemon.kernel` picks it by the config's role."""
 
     cfg: NodeConfig
     runner: CommandRunner
@@ -326,16 +317,8 @@ class KernelAdapter:
     sysctls: set[str] = field(default_factory=set)
     failures: Counters = field(default_factory=Counters)
     commands: int = 0
-    mn: _MNState = field(default_factory=_MNState)
 
     # ------------------------------------------------------------------ plumbing
-
-    @property
-    def address(self) -> IPv6Address:
-        """This node's own address (MN: the home address)."""
-        if isinstance(self.cfg, MNConfig):
-            return self.cfg.home_address
-        return self.cfg.address
 
     def run(self, argv: Sequence[str], *, missing_ok: bool = False, exists_ok: bool = False) -> CommandResult:
         """Run one command; raise :class:`KernelError` unless it worked (or failed harmlessly)."""
@@ -370,34 +353,55 @@ class KernelAdapter:
         self.run(["sysctl", "-q", "-w", f"{key}={value}"])
         self.sysctls.add(f"{key}={value}")
 
-    # ------------------------------------------------------------------ tunnels
+    # ------------------------------------------------------------------ what each role adds
 
-    def tunnel_name(self, remote: IPv6Address) -> str:
-        if isinstance(self.cfg, HAConfig):
-            for name, (_, current) in self.tunnels.items():
-                if current == remote:  # possibly a reused device named after an earlier remote
-                    return name
-            return self._fresh_tunnel_name(remote)
-        if isinstance(self.cfg, MNConfig):
-            return self.cfg.tunnel_name
+    @property
+    def address(self) -> IPv6Address:
+        """This node's own address (MN: the home address)."""
+        raise NotImplementedError
+
+    def tunnel_for(self, remote: IPv6Address) -> str:
+        """The device for a new or changed tunnel towards ``remote``."""
         raise KernelError("a correspondent node has no tunnels")
 
-    def _fresh_tunnel_name(self, remote: IPv6Address) -> str:
-        """HA: the name for a new device towards ``remote`` that no tracked device uses (a reused
-        device keeps the name of the remote it was made for)."""
-        assert isinstance(self.cfg, HAConfig)
-        taken = set(self.tunnels) | self.parked
-        for salt in range(256):
-            name = tunnel_name_for(self.cfg.tunnel_name, IPv6Address(int(remote) ^ salt))
-            if name not in taken:
-                return name
-        raise KernelError(f"no free tunnel name for {remote}")
-
     def tunnel_names(self) -> set[str]:
-        names = set(self.tunnels)
-        if isinstance(self.cfg, MNConfig):
-            names.add(self.cfg.tunnel_name)
-        return names
+        return set(self.tunnels)
+
+    def idle_tunnel_fallback(self) -> str | None:
+        """The device to park on ``del_tunnel`` when none points at the remote."""
+        return None
+
+    def route2_source(self) -> IPv6Address:
+        """The source of a type 2 routing header state given without a peer."""
+        return self.address
+
+    def signal_peer(self, peer: IPv6Address | None) -> bool:
+        """Whether ``peer`` is covered by static signalling policies (MN-HA)."""
+        return False
+
+    def setup_role(self) -> None:
+        """The role's static xfrm entries and sysctls."""
+
+    def tunnels_to_prepare(self) -> list[tuple[str, IPv6Address | None, IPv6Address]]:
+        return []
+
+    def requires_esp(self) -> bool:
+        return False
+
+    def esp_pairs(self) -> list[tuple[IPv6Address, IPv6Address]]:
+        """(source, destination) pairs whose Mobility Header messages must arrive ESP-protected."""
+        return []
+
+    def teardown_first(self) -> list[tuple[str, Callable[[], Any]]]:
+        return []
+
+    def teardown_routing(self) -> list[tuple[str, Callable[[], Any]]]:
+        return []
+
+    def after_teardown(self) -> None:
+        """Forget role state once everything is removed."""
+
+    # ------------------------------------------------------------------ tunnels
 
     def _tunnel_args(self, name: str, local: IPv6Address | None, remote: IPv6Address) -> list[str]:
         args = [name, "mode", "ip6ip6"]
@@ -432,19 +436,13 @@ class KernelAdapter:
         self.tunnels[name] = (local or ANY, remote)
 
     def _do_set_tunnel(self, action: SetTunnel) -> None:
-        name = self.tunnel_name(action.remote)
-        if isinstance(self.cfg, HAConfig) and name not in self.tunnels and self.parked:
-            # reuse an idle device: the one last pointed at this remote (the kernel refuses two
-            # devices with the same endpoints), else any; tunnel_name() then finds it by remote
-            same = sorted(n for n in self.parked if self.parked_remotes.get(n) == action.remote)
-            name = same[0] if same else min(self.parked)
-        self._ensure_tunnel(name, action.local, action.remote)
+        self._ensure_tunnel(self.tunnel_for(action.remote), action.local, action.remote)
 
     def _do_del_tunnel(self, action: DelTunnel) -> None:
         """Park the device (down, kept for the next binding) instead of deleting it."""
         name = next((n for n, (_, r) in self.tunnels.items() if r == action.remote), None)
-        if isinstance(self.cfg, MNConfig) and name is None and self.cfg.tunnel_name not in self.parked:
-            name = self.cfg.tunnel_name  # e.g. the deregistration after a restart while away
+        if name is None:
+            name = self.idle_tunnel_fallback()
         if name is None:
             return  # no device of ours points there: nothing to undo, nothing else to touch
         self.run(["ip", "link", "set", "dev", name, "down"], missing_ok=True)
@@ -454,137 +452,6 @@ class KernelAdapter:
         for hoa, dev in list(self.host_routes.items()):
             if dev == name:  # the kernel removed the route when the device went down
                 del self.host_routes[hoa]
-
-    # ------------------------------------------------------------------ mobile node routing
-
-    def _mn_cfg(self) -> MNConfig:
-        if not isinstance(self.cfg, MNConfig):
-            raise KernelError("only a mobile node does this")
-        return self.cfg
-
-    def _rule_argv(self, op: str) -> list[str]:
-        cfg = self._mn_cfg()
-        return [
-            "ip", "-6", "rule", op, "from", f"{cfg.home_address}/128",
-            "table", str(cfg.table), "priority", str(cfg.rule_priority),
-        ]  # fmt: skip
-
-    def _sync_rule(self) -> None:
-        """The ``from HOA`` rule exists exactly while the MN is away and registered."""
-        want = self.mn.away and self.mn.route_via_tunnel
-        if want and not self.mn.rule_installed:
-            self.run(self._rule_argv("add"), exists_ok=True)
-            self.mn.rule_installed = True
-        elif not want and self.mn.rule_installed:
-            self.run(self._rule_argv("del"), missing_ok=True)
-            self.mn.rule_installed = False
-
-    def _do_set_home_address(self, action: SetHomeAddress) -> None:
-        cfg = self._mn_cfg()
-        hoa, tunnel = action.home_address, cfg.tunnel_name
-        if action.away:
-            # The home address moves to the tunnel device, flagged "home" (without the flag the
-            # kernel drops packets whose type 2 routing header names it).
-            self._ensure_tunnel(tunnel, self.tunnels.get(tunnel, (None, cfg.home_agent))[0], cfg.home_agent)
-            self.run(["ip", "-6", "addr", "replace", f"{hoa}/128", "dev", tunnel, "home"])
-            for iface in cfg.interfaces:
-                self.run(
-                    ["ip", "-6", "addr", "del", f"{hoa}/{action.prefix_len}", "dev", iface], missing_ok=True
-                )
-                self.run(["ip", "-6", "route", "del", str(cfg.home_prefix), "dev", iface], missing_ok=True)
-            self.mn.away = True
-            self._sync_rule()
-        else:
-            self.mn.away = False
-            self._sync_rule()
-            self.run(["ip", "-6", "addr", "del", f"{hoa}/128", "dev", tunnel], missing_ok=True)
-            self.home_address_at_home(action.prefix_len)
-
-    def home_address_at_home(self, prefix_len: int) -> None:
-        """The home address on the home link, without DAD.
-
-        The home agent defends the address until it deregisters (RFC 6275 11.5.5). If the kernel's
-        SLAAC created it from the home RA first, DAD runs against the home agent's proxy: the
-        address is tentative (unusable as a source: sending the deregistration fails with EINVAL)
-        and then fails or is deleted. So: add it with ``nodad``; if an address with that value
-        exists and is not already ours (permanent and usable), replace it. Called again when the
-        kernel reports the home address removed or dadfailed at home: an address that is already
-        right is left alone, so that does not loop.
-        """
-        cfg = self._mn_cfg()
-        home_link = cfg.interfaces[0]
-        address = f"{cfg.home_address}/{prefix_len}"
-        added = self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
-        if added.ok:
-            return
-        listing = self.run(["ip", "-6", "-j", "addr", "show", "dev", home_link])
-        if _usable_permanent(listing.stdout, cfg.home_address):
-            return
-        self.run(["ip", "-6", "addr", "del", address, "dev", home_link], missing_ok=True)
-        self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
-
-    def _do_route_via_tunnel(self, action: RouteViaTunnel) -> None:
-        cfg = self._mn_cfg()
-        self.run(["ip", "-6", "route", "replace", "default", "dev", cfg.tunnel_name, "table", str(cfg.table)])
-        self.mn.route_via_tunnel = True
-        self._sync_rule()
-
-    def _do_del_route_via_tunnel(self, action: DelRouteViaTunnel) -> None:
-        cfg = self._mn_cfg()
-        self.mn.route_via_tunnel = False
-        self._sync_rule()
-        self.run(
-            ["ip", "-6", "route", "del", "default", "dev", cfg.tunnel_name, "table", str(cfg.table)],
-            missing_ok=True,
-        )
-
-    def _do_use_cached_router(self, action: UseCachedRouter) -> None:
-        # "proto ra" so the next movement drops it with the RA's own routes; metric 1023 so the
-        # kernel's RA route (metric 1024) can still be added beside it when the RA comes.
-        self.run(
-            ["ip", "-6", "route", "replace", "default", "via", str(action.router), "dev", action.iface,
-             "metric", str(CACHED_ROUTER_METRIC), "proto", "ra"]
-        )  # fmt: skip
-
-    def _do_configure_address(self, action: ConfigureAddress) -> None:
-        argv = ["ip", "-6", "addr", "replace", f"{action.address}/{action.prefix_len}", "dev", action.iface]
-        if action.optimistic:
-            argv.append("optimistic")
-        self.run(argv)
-        self.addresses[(action.iface, action.address)] = action.prefix_len
-
-    def _do_remove_address(self, action: RemoveAddress) -> None:
-        plen = self.addresses.pop((action.iface, action.address), 64)
-        self.run(
-            ["ip", "-6", "addr", "del", f"{action.address}/{plen}", "dev", action.iface], missing_ok=True
-        )
-
-    # ------------------------------------------------------------------ home agent
-
-    def _home_link(self) -> str:
-        if not isinstance(self.cfg, HAConfig) or self.cfg.interface is None:
-            raise KernelError("needs the home agent's interface (config field 'interface')")
-        return self.cfg.interface
-
-    def _do_add_host_route(self, action: AddHostRoute) -> None:
-        dev = self.tunnel_name(action.careof_address)
-        self.run(["ip", "-6", "route", "replace", f"{action.home_address}/128", "dev", dev])
-        self.host_routes[action.home_address] = dev
-
-    def _do_del_host_route(self, action: DelHostRoute) -> None:
-        self.run(["ip", "-6", "route", "del", f"{action.home_address}/128"], missing_ok=True)
-        self.host_routes.pop(action.home_address, None)
-
-    def _do_proxy_ndp(self, action: ProxyNdp) -> None:
-        link = self._home_link()
-        self.sysctl(sysctl_key(link, "proxy_ndp"), "1")
-        self.run(["ip", "-6", "neigh", "add", "proxy", str(action.address), "dev", link], exists_ok=True)
-        self.proxies.add(action.address)
-
-    def _do_del_proxy_ndp(self, action: DelProxyNdp) -> None:
-        link = self._home_link()
-        self.run(["ip", "-6", "neigh", "del", "proxy", str(action.address), "dev", link], missing_ok=True)
-        self.proxies.discard(action.address)
 
     # ------------------------------------------------------------------ xfrm states and policies
 
@@ -622,10 +489,6 @@ class KernelAdapter:
             for pol in self.policies.values()
         )
 
-    def _signal_peer(self, peer: IPv6Address | None) -> bool:
-        """MN-HA signalling pairs are covered by the static MH policies of :meth:`setup`."""
-        return isinstance(self.cfg, MNConfig) and peer == self.cfg.home_agent
-
     def _hao_key(self, action: InstallHao | RemoveHao) -> tuple[StateKey, PolicyKey]:
         if action.direction == "out":
             if action.peer is None:
@@ -637,18 +500,13 @@ class KernelAdapter:
         return key, PolicyKey(_net(action.home_address), _net(dst), action.direction)
 
     def _route2_key(self, action: InstallRoute2 | RemoveRoute2) -> tuple[StateKey, PolicyKey]:
-        if action.peer is not None:
-            src = action.peer
-        elif isinstance(self.cfg, CNConfig | HAConfig):
-            src = self.address
-        else:
-            raise KernelError("a type 2 routing header state needs a peer")
+        src = action.peer if action.peer is not None else self.route2_source()
         key: StateKey = (src, action.home_address, "route2")
         return key, PolicyKey(_net(src), _net(action.home_address), action.direction)
 
     def _do_install_hao(self, action: InstallHao) -> None:
         key, pkey = self._hao_key(action)
-        if self._signal_peer(action.peer):
+        if self.signal_peer(action.peer):
             self.put_state(key, action.careof_address, "signal")
             return
         self.put_state(key, action.careof_address, "data")
@@ -662,7 +520,7 @@ class KernelAdapter:
 
     def _do_install_route2(self, action: InstallRoute2) -> None:
         key, pkey = self._route2_key(action)
-        if self._signal_peer(action.peer):
+        if self.signal_peer(action.peer):
             self.put_state(key, action.careof_address, "signal")
             return
         self.put_state(key, action.careof_address, "data")
@@ -727,65 +585,13 @@ class KernelAdapter:
     # ------------------------------------------------------------------ start and stop
 
     def setup(self) -> None:
-        """Static xfrm entries and sysctls of the role; raises :class:`KernelError`."""
-        cfg = self.cfg
-        if isinstance(cfg, MNConfig):
-            hoa, ha = cfg.home_address, cfg.home_agent
-            # HoTI goes through the tunnel without a Home Address option, even while a route
-            # optimisation state for that correspondent exists.
-            self.put_policy(
-                PolicyKey(_net(hoa), ANY_NET, "out", 135, int(MHType.HOTI)), PRIO_BYPASS, (), "static"
-            )
-            self.put_policy(
-                PolicyKey(_net(hoa), _net(ha), "out", 135), PRIO_SIGNAL, (Template("hao", hoa, ha),), "static"
-            )
-            self.put_policy(
-                PolicyKey(_net(ha), _net(hoa), "in", 135),
-                PRIO_SIGNAL,
-                (Template("route2", ha, hoa),),
-                "static",
-            )
-            if cfg.optimistic_dad:
-                for iface in cfg.interfaces:
-                    self.sysctl(sysctl_key(iface, "optimistic_dad"), "1")
-                    self.sysctl(sysctl_key(iface, "use_optimistic"), "1")
-            if cfg.tcp_recovery:
-                # one duplicate ACK per elicited segment, not one per 500 ms and socket
-                self.sysctl("net.ipv4.tcp_invalid_ratelimit", "0")
-        else:
-            # A Binding Update carries a Home Address option before any binding exists.
-            self.put_state((ANY, ANY, "hao"), ANY, "static", wildrecv=True)
-            self.put_policy(PolicyKey(ANY_NET, ANY_NET, "in", 135), PRIO_MH_ANY, (Template("hao"),), "static")
-        if isinstance(cfg, HAConfig):
-            if cfg.interface is not None:
-                # proxy neighbour discovery and the tunnels need a router (lab configuration)
-                key = sysctl_key(cfg.interface, "forwarding")
-                value = self.runner(["sysctl", "-n", key])
-                self.commands += 1
-                if value.stdout.strip() != "1":
-                    self.events.warning(
-                        "forwarding_off", f"{key} is not 1: proxy ND and forwarding will not work"
-                    )
-            for peers in self.protected_home_addresses():
-                self.put_policy(
-                    PolicyKey(_net(cfg.address), peers, "out", 135),
-                    PRIO_SIGNAL,
-                    (Template("route2"),),
-                    "static",
-                )
-        if isinstance(cfg, CNConfig):
-            # HoT goes to the home address through the home agent, never with a routing header.
-            self.put_policy(
-                PolicyKey(ANY_NET, ANY_NET, "out", 135, int(MHType.HOT)), PRIO_BYPASS, (), "static"
-            )
+        """Static xfrm entries and sysctls, tunnel devices prepared; raises :class:`KernelError`."""
+        self.setup_role()
         # Tunnel devices made now, parked (down) until a binding needs one: creating a device
         # during a handover costs about 0.5 s on the twin (see _ensure_tunnel).
-        if isinstance(cfg, MNConfig):
-            self._park_new_tunnel(cfg.tunnel_name, None, cfg.home_agent)
-        if isinstance(cfg, HAConfig) and cfg.interface is not None:
-            for hoa in cfg.allowed_mobile_nodes or ():
-                self._park_new_tunnel(tunnel_name_for(cfg.tunnel_name, hoa), cfg.address, hoa)
-        if isinstance(cfg, MNConfig | HAConfig) and cfg.require_ipsec:
+        for name, local, remote in self.tunnels_to_prepare():
+            self._park_new_tunnel(name, local, remote)
+        if self.requires_esp():
             self.check_esp_policy()
 
     def _park_new_tunnel(self, name: str, local: IPv6Address | None, remote: IPv6Address) -> None:
@@ -803,26 +609,11 @@ class KernelAdapter:
         self.parked.add(name)
         self.parked_remotes[name] = remote
 
-    def protected_home_addresses(self) -> list[IPv6Network]:
-        """HA: the home addresses whose signalling is ESP-protected (allowed list, or the prefix)."""
-        if not isinstance(self.cfg, HAConfig):
-            return []
-        if self.cfg.allowed_mobile_nodes is None:
-            return [self.cfg.home_prefix]
-        return [_net(a) for a in self.cfg.allowed_mobile_nodes]
-
     def check_esp_policy(self) -> None:
         """With ``esp_policy_installed``, verify the main-type policy that keeps unprotected
         Mobility Header messages away from the socket is really there."""
         result = self.run(["ip", "-6", "xfrm", "policy", "list", "dir", "in", "ptype", "main"])
-        pairs: list[tuple[IPv6Address, IPv6Address]]
-        if isinstance(self.cfg, MNConfig):
-            pairs = [(self.cfg.home_agent, self.cfg.home_address)]
-        elif isinstance(self.cfg, HAConfig):
-            pairs = [(net.network_address, self.cfg.address) for net in self.protected_home_addresses()]
-        else:
-            return
-        for src, dst in pairs:
+        for src, dst in self.esp_pairs():
             if not esp_policy_present(result.stdout, src, dst):
                 raise KernelError(
                     f"config field 'esp_policy_installed': no 'dir in' main xfrm policy requires ESP for "
@@ -831,9 +622,7 @@ class KernelAdapter:
 
     def teardown(self) -> None:
         """Remove everything this adapter installed, best effort (failures are logged)."""
-        steps: list[tuple[str, Callable[[], Any]]] = []
-        if isinstance(self.cfg, MNConfig) and self.mn.rule_installed:
-            steps.append(("rule", lambda: self.run(self._rule_argv("del"), missing_ok=True)))
+        steps: list[tuple[str, Callable[[], Any]]] = list(self.teardown_first())
         for hoa in list(self.host_routes):
             steps.append(
                 (
@@ -841,10 +630,7 @@ class KernelAdapter:
                     lambda a=hoa: self.run(["ip", "-6", "route", "del", f"{a}/128"], missing_ok=True),
                 )
             )
-        if isinstance(self.cfg, HAConfig) and self.cfg.interface is not None:
-            for addr in sorted(self.proxies):
-                argv = ["ip", "-6", "neigh", "del", "proxy", str(addr), "dev", self.cfg.interface]
-                steps.append((f"proxy {addr}", lambda v=argv: self.run(v, missing_ok=True)))
+        steps += self.teardown_routing()
         for name in sorted(set(self.tunnels) | self.parked):
             steps.append(
                 (f"tunnel {name}", lambda n=name: self.run(["ip", "-6", "tunnel", "del", n], missing_ok=True))
@@ -865,7 +651,7 @@ class KernelAdapter:
         self.proxies.clear()
         self.policies.clear()
         self.states.clear()
-        self.mn.rule_installed = False
+        self.after_teardown()
 
     def status(self) -> dict[str, Any]:
         return {
