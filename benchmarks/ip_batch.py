@@ -1,5 +1,5 @@
 """Per-command cost of the MIPv6 daemon's data-plane commands: one ``ip`` process per command
-against the long-lived ``ip -batch`` co-process (mvpn_lab.mip6.daemon.ipbatch).
+against the long-lived ``ip -batch`` co-process (plugins/module_utils/ipbatch.py, which the daemon uses).
 
     sudo .venv/bin/python benchmarks/ip_batch.py [--commands 200]
 
@@ -21,8 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mvpn_lab.mip6.daemon.ipbatch import IpBatchRunner  # noqa: E402
-from mvpn_lab.mip6.daemon.kernel.base import SubprocessRunner  # noqa: E402
+from mvpn_lab.mip6.daemon.kernel.base import (  # noqa: E402
+    IpBatchRunner,
+    SubprocessRunner,
+)
 
 COMMANDS = [
     ["ip", "-6", "route", "replace", "2001:db8:1::/64", "dev", "lo"],

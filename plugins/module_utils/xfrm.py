@@ -17,6 +17,8 @@ import ipaddress
 import re
 import socket
 
+from ansible_collections.mvpn.lab.plugins.module_utils.ipbatch import run_batch
+
 HIDDEN = "<hidden>"
 ANY = "::/0"
 
@@ -575,9 +577,42 @@ def redact(text, secrets):
 def ip_batch(module, lines, secrets=()):
     """Run ``ip -6 -batch -`` with ``lines`` (lists of words) on stdin, so key material never shows
     in a process list; on error fail with the lines and ip's message, secrets redacted."""
-    data = "\n".join(" ".join(words) for words in lines) + "\n"
-    rc, out, err = module.run_command(["ip", "-6", "-batch", "-"], data=data, binary_data=True)
+    rc, out, err = run_batch(module.run_command, lines)
     if rc != 0:
         shown = "; ".join("ip -6 " + " ".join(words) for words in lines)
         module.fail_json(msg=redact("%s failed: %s" % (shown, " ".join((err or out or "").split())), secrets))
     return out
+
+
+# ---------------------------------------------------------------------------- Mobile IPv6 (mode ro)
+# Command lines of the Mobile IPv6 daemon (mvpn_lab.mip6, which carries this file in its bundle):
+# Home Address option and type 2 routing header states (``proto hao|route2 mode ro``) and the
+# ``ptype sub`` policies that use them. Addresses and prefixes are given as text.
+
+
+def ro_template_args(proto, src=None, dst=None):
+    """One ``tmpl`` of a sub policy: a Mobile IPv6 transformation in ``mode ro``, ``level use``."""
+    args = ["tmpl"]
+    if src is not None and dst is not None:
+        args += ["src", "%s" % src, "dst", "%s" % dst]
+    return args + ["proto", proto, "mode", "ro", "level", "use"]
+
+
+def sub_policy_args(op, selector, priority=None, templates=()):
+    """``ip -6 xfrm policy OP SELECTOR ptype sub [priority N TEMPLATES]`` (``update`` or ``delete``)."""
+    argv = ["ip", "-6", "xfrm", "policy", op] + list(selector) + ["ptype", "sub"]
+    if op != "delete":
+        argv += ["priority", "%d" % priority]
+        for tmpl in templates:
+            argv += list(tmpl)
+    return argv
+
+
+def ro_state_args(op, src, dst, proto, coa=None, wildrecv=False):
+    """``ip -6 xfrm state OP src S dst D proto hao|route2 [mode ro coa C [flag wildrecv]]``."""
+    argv = ["ip", "-6", "xfrm", "state", op, "src", "%s" % src, "dst", "%s" % dst, "proto", proto]
+    if op in ("add", "update"):
+        argv += ["mode", "ro", "coa", "%s" % (coa if coa is not None else "::")]
+        if wildrecv:
+            argv += ["flag", "wildrecv"]
+    return argv

@@ -2,7 +2,10 @@
 
 The lab hosts run the daemon with nothing but Debian's ``python3`` and ``python3-yaml``: the
 ``mip6`` role copies one file, ``mvpn-lab-mip6.pyz``, built here from the installed package.
-The archive holds ``mvpn_lab/__init__.py``, ``errors.py``, ``cli.py`` and ``mip6/``; its
+The archive holds ``mvpn_lab/__init__.py``, ``errors.py``, ``cli.py``, ``collection.py`` and
+``mip6/`` with its sub-packages, and the collection's ``module_utils`` files the daemon shares with
+the modules (:data:`MODULE_UTILS`) as ``ansible_collections.mvpn.lab.plugins.module_utils``, with
+the ``__init__.py`` files zipimport needs; its
 ``__main__`` is the ``mvpn-lab`` command line (sub-commands whose modules are absent are left
 out). The bytes depend only on the sources: entries are sorted and carry a fixed timestamp, so
 copying the bundle again is a no-op for Ansible.
@@ -15,15 +18,27 @@ import io
 import zipfile
 from pathlib import Path
 
+from mvpn_lab.collection import module_utils
+
 _EPOCH = (2020, 1, 1, 0, 0, 0)
 _MAIN = b"import sys\nfrom mvpn_lab.cli import main\nsys.exit(main())\n"
 
 
+#: the collection's plugins/module_utils files the daemon imports
+MODULE_UTILS = ("ipbatch", "xfrm")
+_COLLECTION = "ansible_collections/mvpn/lab"
+
+
 def _sources() -> list[tuple[str, bytes]]:
     package = Path(__file__).resolve().parent.parent
-    files = [package / "__init__.py", package / "errors.py", package / "cli.py"]
+    files = [package / "__init__.py", package / "errors.py", package / "cli.py", package / "collection.py"]
     files += sorted((package / "mip6").rglob("*.py"))  # with its sub-packages
-    return [(f"mvpn_lab/{p.relative_to(package).as_posix()}", p.read_bytes()) for p in files]
+    out = [(f"mvpn_lab/{p.relative_to(package).as_posix()}", p.read_bytes()) for p in files]
+    utils = Path(module_utils(MODULE_UTILS[0]).__file__ or "").parent
+    parts = [*_COLLECTION.split("/"), "plugins", "module_utils"]
+    out += [("/".join(parts[:n]) + "/__init__.py", b"") for n in range(1, len(parts) + 1)]
+    out += [(f"{'/'.join(parts)}/{name}.py", (utils / f"{name}.py").read_bytes()) for name in MODULE_UTILS]
+    return sorted(out)
 
 
 def bundle_bytes() -> bytes:

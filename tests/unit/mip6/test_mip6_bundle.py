@@ -49,3 +49,21 @@ def test_bundle_command_prints_path_and_sha256(tmp_path, capsys):
     assert main(["mip6", "bundle", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["path"] == str(out.resolve()) and len(printed["sha256"]) == 64
+
+
+def test_bundle_carries_the_shared_module_utils_and_the_daemon_imports_them_from_it(tmp_path):
+    path = tmp_path / "mvpn-lab-mip6.pyz"
+    write_bundle(path)
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+    base = "ansible_collections/mvpn/lab/plugins/module_utils"
+    assert {f"{base}/ipbatch.py", f"{base}/xfrm.py", f"{base}/__init__.py"} <= names
+    assert "ansible_collections/__init__.py" in names
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import mvpn_lab.mip6.daemon.loop as loop; "
+        "from mvpn_lab.mip6.daemon.kernel import base; print(base._ipbatch.__file__, base._xfrm.__file__)"
+    )
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(path)], capture_output=True, text=True,
+                          timeout=60, check=False, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [f"{path}/{base}/ipbatch.py", f"{path}/{base}/xfrm.py"]

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from mvpn_lab.mip6.daemon.ipbatch import IpBatchRunner, batch_line
-from mvpn_lab.mip6.daemon.kernel.base import CommandResult
+from mvpn_lab.mip6.daemon.kernel.base import CommandResult, IpBatchRunner, batch_line
 
 
 def _netns_works() -> bool:

@@ -60,8 +60,7 @@ from mvpn_lab.mip6.core.node import Node
 from mvpn_lab.mip6.daemon.control import ControlServer
 from mvpn_lab.mip6.daemon.events import EventLog
 from mvpn_lab.mip6.daemon.io import DaemonIO, parse_iw_ssid
-from mvpn_lab.mip6.daemon.ipbatch import IpBatchRunner
-from mvpn_lab.mip6.daemon.kernel.base import KernelAdapter, KernelError, SubprocessRunner
+from mvpn_lab.mip6.daemon.kernel.base import IpBatchRunner, KernelAdapter, KernelError, SubprocessRunner
 from mvpn_lab.mip6.daemon.mhsocket import AncillaryError, MHSocket, received_packet
 from mvpn_lab.mip6.daemon.ndisc import (
     ALL_NODES,

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
+from mvpn_lab.collection import module_utils
 from mvpn_lab.mip6.core.actions import (
     Action,
     DelTunnel,
@@ -66,47 +66,16 @@ class KernelError(Exception):
     """A kernel step failed; the message is one line."""
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    returncode: int
-    stdout: str = ""
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def message(self) -> str:
-        """The first non-empty line of stderr (else stdout), for one-line errors."""
-        for text in (self.stderr, self.stdout):
-            for line in text.splitlines():
-                if line.strip():
-                    return line.strip()
-        return f"exit status {self.returncode}"
-
-
-CommandRunner = Callable[[Sequence[str]], CommandResult]
-
-
-class SubprocessRunner:
-    """Runs commands for real (``timeout`` seconds each)."""
-
-    def __init__(self, timeout: float = 10.0) -> None:
-        self.timeout = timeout
-
-    def __call__(self, argv: Sequence[str]) -> CommandResult:
-        try:
-            done = subprocess.run(
-                list(argv), capture_output=True, text=True, timeout=self.timeout, check=False
-            )
-        except FileNotFoundError:
-            return CommandResult(127, "", f"{argv[0]}: command not found")
-        except subprocess.TimeoutExpired:
-            return CommandResult(124, "", f"timed out after {self.timeout:g} s")
-        except OSError as exc:
-            return CommandResult(126, "", f"{argv[0]}: {exc.strerror or exc}")
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+#: ``plugins/module_utils/ipbatch.py`` of the collection (the daemon bundle carries it): the one
+#: runner of iproute2 commands the collection's modules and the daemon share
+_ipbatch = module_utils("ipbatch")
+#: ``plugins/module_utils/xfrm.py``: the one ``ip xfrm`` command layer
+_xfrm = module_utils("xfrm")
+CommandResult = _ipbatch.CommandResult
+SubprocessRunner = _ipbatch.SubprocessRunner
+IpBatchRunner = _ipbatch.IpBatchRunner
+batch_line = _ipbatch.batch_line
+CommandRunner = Callable[[Sequence[str]], Any]  # argv -> CommandResult
 
 
 def is_exists_error(text: str) -> bool:
@@ -160,10 +129,7 @@ class Template:
     dst: IPv6Address | None = None
 
     def args(self) -> list[str]:
-        out = ["tmpl"]
-        if self.src is not None and self.dst is not None:
-            out += ["src", str(self.src), "dst", str(self.dst)]
-        return [*out, "proto", self.proto, "mode", "ro", "level", "use"]
+        return list(_xfrm.ro_template_args(self.proto, self.src, self.dst))
 
 
 @dataclass(frozen=True)
@@ -201,15 +167,11 @@ class Policy:
 
 
 def policy_update_argv(key: PolicyKey, priority: int, templates: Iterable[Template]) -> list[str]:
-    argv = ["ip", "-6", "xfrm", "policy", "update", *key.selector(), "ptype", "sub"]
-    argv += ["priority", str(priority)]
-    for tmpl in templates:
-        argv += tmpl.args()
-    return argv
+    return list(_xfrm.sub_policy_args("update", key.selector(), priority, [t.args() for t in templates]))
 
 
 def policy_delete_argv(key: PolicyKey) -> list[str]:
-    return ["ip", "-6", "xfrm", "policy", "delete", *key.selector(), "ptype", "sub"]
+    return list(_xfrm.sub_policy_args("delete", key.selector()))
 
 
 StateKey = tuple[IPv6Address, IPv6Address, str]  # (src, dst, proto)
@@ -227,12 +189,7 @@ def state_argv(
     op: str, key: StateKey, coa: IPv6Address | None = None, *, wildrecv: bool = False
 ) -> list[str]:
     src, dst, proto = key
-    argv = ["ip", "-6", "xfrm", "state", op, "src", str(src), "dst", str(dst), "proto", proto]
-    if op in ("add", "update"):
-        argv += ["mode", "ro", "coa", str(coa if coa is not None else ANY)]
-        if wildrecv:
-            argv += ["flag", "wildrecv"]
-    return argv
+    return list(_xfrm.ro_state_args(op, src, dst, proto, coa, wildrecv))
 
 
 # --------------------------------------------------------------------------- ESP policy check

@@ -1,4 +1,10 @@
-"""A persistent ``ip -force -batch -`` co-process for the daemon's data-plane commands.
+# Copyright: mvpn-lab developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Running iproute2 commands from Python: one command's result, a runner with one process per
+command, and a persistent ``ip -force -batch -`` co-process for many small commands.
+
+The Mobile IPv6 daemon (``mvpn_lab.mip6``, which carries this file in its bundle) sends its
+data-plane commands through :class:`IpBatchRunner`; modules run one batch with :func:`run_batch`.
 
 Under the twin's emulated CPU every fork and exec of ``ip`` costs about 80 ms, and a handover
 needs a dozen commands on the mobile node and the home agent. One long-lived ``ip`` per option
@@ -16,8 +22,11 @@ Only commands that print nothing on success take this path (``add``, ``del``, ``
 listings, JSON output and anything that is not ``ip`` go to the fallback runner.
 """
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
+
+import collections
 import contextlib
 import os
 import re
@@ -25,9 +34,61 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
 
-from mvpn_lab.mip6.daemon.kernel.base import CommandResult, CommandRunner
+
+class CommandResult(collections.namedtuple("CommandResult", ["returncode", "stdout", "stderr"])):
+    """What one command did: exit status, standard output and standard error (text)."""
+
+    __slots__ = ()
+
+    def __new__(cls, returncode, stdout="", stderr=""):
+        return super(CommandResult, cls).__new__(cls, returncode, stdout, stderr)
+
+    @property
+    def ok(self):
+        return self.returncode == 0
+
+    @property
+    def message(self):
+        """The first non-empty line of stderr (else stdout), for one-line errors."""
+        for text in (self.stderr, self.stdout):
+            for line in text.splitlines():
+                if line.strip():
+                    return line.strip()
+        return "exit status %d" % self.returncode
+
+
+class SubprocessRunner:
+    """Runs commands for real, ``timeout`` seconds each: ``runner(argv)`` gives a CommandResult."""
+
+    def __init__(self, timeout=10.0):
+        self.timeout = timeout
+
+    def __call__(self, argv):
+        try:
+            done = subprocess.run(
+                list(argv), capture_output=True, text=True, timeout=self.timeout, check=False
+            )
+        except FileNotFoundError:
+            return CommandResult(127, "", "%s: command not found" % argv[0])
+        except subprocess.TimeoutExpired:
+            return CommandResult(124, "", "timed out after %g s" % self.timeout)
+        except OSError as exc:
+            return CommandResult(126, "", "%s: %s" % (argv[0], exc.strerror or exc))
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+def batch_text(lines):
+    """``ip -batch`` input for ``lines`` (each a list of words)."""
+    return "\n".join(" ".join(words) for words in lines) + "\n"
+
+
+def run_batch(run_command, lines, options=("-6",)):
+    """Run ``ip OPTIONS -batch -`` once with ``lines`` on stdin (so arguments such as key material
+    never show in a process list). ``run_command`` is ``AnsibleModule.run_command``; returns its
+    ``(rc, out, err)``."""
+    return run_command(["ip"] + list(options) + ["-batch", "-"], data=batch_text(lines), binary_data=True)
+
 
 #: Options a batch line may not carry (``ip`` parses them once, for the whole process). Not
 #: ``-4``: the sentinel is an IPv6 route, which ``ip -4`` rejects by exiting.
@@ -41,20 +102,18 @@ _DEVICE_CHANGE = re.compile(r"^(tunnel|tun|link|tuntap) (add|del|delete)\b")
 
 
 class IpBatchRunner:
-    """A :data:`CommandRunner` that sends mutating ``ip`` commands to long-lived ``ip -batch``."""
+    """A command runner that sends mutating ``ip`` commands to long-lived ``ip -batch``."""
 
-    def __init__(
-        self, fallback: CommandRunner, *, timeout: float = 10.0, ip: Sequence[str] = ("ip",)
-    ) -> None:
+    def __init__(self, fallback, timeout=10.0, ip=("ip",)):
         self.fallback = fallback
         self.timeout = timeout
         self.ip = list(ip)  # e.g. ("unshare", "--net", "ip") in tests
-        self._procs: dict[tuple[str, ...], _BatchProcess] = {}
+        self._procs = {}
         self.batched = 0
         self.restarts = 0
         self.recycled = 0
 
-    def __call__(self, argv: Sequence[str]) -> CommandResult:
+    def __call__(self, argv):
         split = batch_line(argv)
         if split is None:
             return self.fallback(argv)
@@ -77,18 +136,18 @@ class IpBatchRunner:
             self.close()
         return result
 
-    def close(self) -> None:
+    def close(self):
         for proc in self._procs.values():
             proc.close()
         self._procs.clear()
 
 
-def batch_line(argv: Sequence[str]) -> tuple[tuple[str, ...], str] | None:
+def batch_line(argv):
     """``(options, line)`` for a command the batch can take, else None."""
     if len(argv) < 3 or os.path.basename(argv[0]) != "ip":
         return None
     rest = list(argv[1:])
-    options: list[str] = []
+    options = []
     while rest and rest[0].startswith("-"):
         options.append(rest.pop(0))
     if not rest or any(opt not in BATCH_OPTIONS for opt in options):
@@ -98,13 +157,13 @@ def batch_line(argv: Sequence[str]) -> tuple[tuple[str, ...], str] | None:
     return tuple(sorted(options)), " ".join(rest)
 
 
-def _ignore_stop_signals() -> None:
+def _ignore_stop_signals():
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _BatchProcess:
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv):
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -122,20 +181,20 @@ class _BatchProcess:
         self.lineno = 0
         self.buffer = b""
 
-    def alive(self) -> bool:
+    def alive(self):
         return self.proc.poll() is None
 
-    def run(self, line: str, timeout: float) -> CommandResult:
+    def run(self, line, timeout):
         command_no, sentinel_no = self.lineno + 1, self.lineno + 2
         self.lineno += 2
         try:
-            self.stdin.write(f"{line}\n{_SENTINEL}\n".encode())
+            self.stdin.write(("%s\n%s\n" % (line, _SENTINEL)).encode())
             self.stdin.flush()
         except (BrokenPipeError, OSError):
             self.close()
             return CommandResult(1, "", "ip batch co-process exited")
-        messages: list[str] = []
-        errors: list[str] | None = None  # the command's own error lines, once it is reported failed
+        messages = []
+        errors = None  # the command's own error lines, once it is reported failed
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" in self.buffer:
@@ -156,7 +215,7 @@ class _BatchProcess:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
-                return CommandResult(124, "", f"timed out after {timeout:g} s")
+                return CommandResult(124, "", "timed out after %g s" % timeout)
             ready, _, _ = select.select([self.stderr_fd], [], [], left)
             if not ready:
                 continue
@@ -167,7 +226,7 @@ class _BatchProcess:
                 return CommandResult(1, "", text or "ip batch co-process exited")
             self.buffer += chunk
 
-    def close(self) -> None:
+    def close(self):
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 self.stdin.close()
