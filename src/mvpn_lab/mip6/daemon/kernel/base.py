@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
-from typing import Any
+from typing import Any, Protocol
 
 from mvpn_lab.collection import module_utils
 from mvpn_lab.mip6.core.actions import (
@@ -71,11 +71,26 @@ class KernelError(Exception):
 _ipbatch = module_utils("ipbatch")
 #: ``plugins/module_utils/xfrm.py``: the one ``ip xfrm`` command layer
 _xfrm = module_utils("xfrm")
-CommandResult = _ipbatch.CommandResult
-SubprocessRunner = _ipbatch.SubprocessRunner
-IpBatchRunner = _ipbatch.IpBatchRunner
-batch_line = _ipbatch.batch_line
-CommandRunner = Callable[[Sequence[str]], Any]  # argv -> CommandResult
+CommandResult: Any = _ipbatch.CommandResult
+SubprocessRunner: Any = _ipbatch.SubprocessRunner
+IpBatchRunner: Any = _ipbatch.IpBatchRunner
+batch_line: Callable[[Sequence[str]], tuple[tuple[str, ...], str] | None] = _ipbatch.batch_line
+
+
+class CommandOutcome(Protocol):
+    """What a runner returns (a :data:`CommandResult`)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def message(self) -> str: ...
+
+
+CommandRunner = Callable[[Sequence[str]], CommandOutcome]  # argv -> CommandResult
 
 
 def is_exists_error(text: str) -> bool:
@@ -277,7 +292,9 @@ class KernelAdapter:
 
     # ------------------------------------------------------------------ plumbing
 
-    def run(self, argv: Sequence[str], *, missing_ok: bool = False, exists_ok: bool = False) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], *, missing_ok: bool = False, exists_ok: bool = False
+    ) -> CommandOutcome:
         """Run one command; raise :class:`KernelError` unless it worked (or failed harmlessly)."""
         result = self.runner(argv)
         self.commands += 1

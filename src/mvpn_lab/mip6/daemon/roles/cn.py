@@ -12,6 +12,9 @@ from mvpn_lab.mip6.daemon.roles.base import NodeArgs, RoleDriver, Services
 
 
 class CorrespondentDriver(RoleDriver):
+    node: CorrespondentNode
+    kernel: CNKernel
+
     def __init__(self, cfg: CNConfig, loop: Services, args: NodeArgs) -> None:
         self.cfg = cfg
         self.node = CorrespondentNode(

@@ -30,6 +30,9 @@ MAX_READS = 64  # packets read per wake-up of one descriptor, so none starves th
 
 
 class HomeAgentDriver(RoleDriver):
+    node: HomeAgent
+    kernel: HAKernel
+
     def __init__(self, cfg: HAConfig, loop: Services, args: NodeArgs) -> None:
         self.cfg = cfg
         self.loop = loop

@@ -29,6 +29,9 @@ from mvpn_lab.mip6.daemon.tcprecovery import TcpRecovery
 
 
 class MobileNodeDriver(RoleDriver):
+    node: MobileNode
+    kernel: MNKernel
+
     def __init__(self, cfg: MNConfig, loop: Services, args: NodeArgs) -> None:
         self.cfg = cfg
         self.loop = loop
