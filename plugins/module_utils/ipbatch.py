@@ -174,7 +174,6 @@ class _BatchProcess:
             # SIGTERM so teardown commands still run; it ends when the daemon closes its stdin
             preexec_fn=_ignore_stop_signals,
         )
-        assert self.proc.stdin is not None and self.proc.stderr is not None
         self.stdin = self.proc.stdin
         self.stderr_fd = self.proc.stderr.fileno()
         os.set_blocking(self.stderr_fd, False)
@@ -216,7 +215,7 @@ class _BatchProcess:
             if left <= 0:
                 self.close()
                 return CommandResult(124, "", "timed out after %g s" % timeout)
-            ready, _, _ = select.select([self.stderr_fd], [], [], left)
+            ready = select.select([self.stderr_fd], [], [], left)[0]
             if not ready:
                 continue
             chunk = os.read(self.stderr_fd, 65536)
