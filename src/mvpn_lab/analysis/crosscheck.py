@@ -114,7 +114,7 @@ class CorrespondentPass:
         resent = self.resent
         idx = 0
         ts = None
-        for ts, buf, l3, end, missing in packets:
+        for ts, buf, l3, end, missing, _frame in packets:
             idx += 1
             nh = buf[l3 + 6]
             p = l3 + 40

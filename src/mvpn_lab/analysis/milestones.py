@@ -159,7 +159,7 @@ class MobileNodePass:
         mh = MH_PROTOS
         idx = 0
         ts = None
-        for ts, buf, l3, end, missing in packets:
+        for ts, buf, l3, end, missing, _frame in packets:
             idx += 1
             if ts >= next_t0:
                 while ts >= next_t0:

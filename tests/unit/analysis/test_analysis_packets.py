@@ -43,7 +43,7 @@ from mvpn_lab.analysis.packets import (
 )
 from mvpn_lab.analysis.pcapstream import CaptureReader
 
-DATA = Path(__file__).parent / "data" / "malformed-mobility"
+DATA = Path(__file__).parent.parent / "data" / "malformed-mobility"
 
 
 def _addr(text: str) -> bytes:
@@ -202,7 +202,7 @@ def test_transport_key_is_the_same_through_the_tunnel_and_with_route_optimisatio
 def test_tcpdump_malformed_captures_only_raise_unreadable(name: str) -> None:
     """Every packet of tcpdump's crash captures either parses or is reported as unreadable."""
     with CaptureReader(DATA / name) as reader:
-        packets = [bytes(buf[l3:end]) for _, buf, l3, end, _ in reader.packets()]
+        packets = [bytes(buf[l3:end]) for _, buf, l3, end, _, _ in reader.packets()]
     assert packets, "the file should contain at least one IPv6 packet"
     problems = len(reader.problems)  # e.g. an empty record after the ICMPv6 mobile prefix message
     for pkt in packets:
