@@ -80,8 +80,10 @@ def test_parse_stops_at_esp_and_fragments():
     assert parse_ipv6(frag).note == "fragmented packet not reassembled"
 
 
-def _hdr(next_header: int) -> bytes:
-    return struct.pack("!IHBB", 6 << 28, 0, next_header, 64) + bytes(32)
+def _pkt(next_header: int, rest: bytes, payload_length: int | None = None) -> bytes:
+    """An IPv6 header (payload length: that of ``rest`` unless given) followed by ``rest``."""
+    plen = len(rest) if payload_length is None else payload_length
+    return struct.pack("!IHBB", 6 << 28, plen, next_header, 64) + bytes(32) + rest
 
 
 @pytest.mark.parametrize(
@@ -89,10 +91,15 @@ def _hdr(next_header: int) -> bytes:
     [
         (b"\x60" + bytes(10), "IPv6 header truncated"),
         (b"\x45" + bytes(39), "IP version 4"),
-        (struct.pack("!IHBB", 6 << 28, 0, 60, 64) + bytes(32) + b"\x87\x05", "truncated"),
-        (_hdr(60) + b"\x87\x01\xc9\x08" + bytes(12), "home address option length 8"),
-        (_hdr(60) + b"\x87\x00\xc9\x10" + bytes(4), "option type 0xc9 at offset 42 overruns"),
-        (_hdr(43) + bytes([135, 4, 2, 1]) + bytes(36), "type 2 routing header length 4"),
+        (_pkt(60, b"\x87\x05"), "extension header 60 length 48 runs past the IPv6 payload"),
+        (_pkt(60, b"\x87\x05", payload_length=48), "extension header 60 cut short by the snapshot length"),
+        (_pkt(60, b"\x87\x01\xc9\x08" + bytes(12)), r"Home Address option with length 8 \(should be 16\)"),
+        (_pkt(60, b"\x87\x00\xc9\x10" + bytes(4)), "destination option 201 runs past the end of its header"),
+        (
+            _pkt(43, bytes([135, 4, 2, 1]) + bytes(36)),
+            "type 2 routing header with length 40 and 1 segments left",
+        ),
+        (_pkt(41, bytes(40)), "inner header of an IPv6-in-IPv6 packet has IP version 0"),
     ],
 )
 def test_parse_errors(packet, fragment):
