@@ -583,7 +583,7 @@ Message = (
     | UnknownMessage
 )
 
-MESSAGE_CLASSES: dict[int, type] = {
+MESSAGE_CLASSES: dict[int, type[_Base]] = {
     cls.MH_TYPE: cls
     for cls in (
         BindingRefreshRequest,
