@@ -34,7 +34,11 @@ from mvpn_lab.analysis.diagnostics import Problems
 from mvpn_lab.analysis.milestones import FWD, Sample
 from mvpn_lab.analysis.packets import (
     EXT_HEADERS,
+    EXT_HEADERS_8N,
     MH_PROTOS,
+    NH_AH,
+    NH_FRAGMENT,
+    NH_IPV6,
     TcpHistory,
     Unreadable,
     parse_chain,
@@ -107,6 +111,8 @@ class CorrespondentPass:
         times = self.times
         get = times.get
         ext = EXT_HEADERS
+        ext8 = EXT_HEADERS_8N
+        tunnel, fragment, ah = NH_IPV6, NH_FRAGMENT, NH_AH
         mh = MH_PROTOS
         pack_len = _LEN
         cap = MAX_TIMES_PER_KEY
@@ -114,28 +120,29 @@ class CorrespondentPass:
         resent = self.resent
         idx = 0
         ts = None
-        for ts, buf, l3, end, missing in packets:
+        for ts, buf, l3, end, missing, _frame in packets:
             idx += 1
             nh = buf[l3 + 6]
             p = l3 + 40
             ip = l3
             if nh in ext:
+                # The fast skip over the shared walk's tables, as in MobileNodePass.run.
                 while True:
-                    if nh == 41:
+                    if nh in ext8:
+                        if p + 2 > end:
+                            break
+                        nh, p = buf[p], p + (buf[p + 1] + 1) * 8
+                    elif nh == tunnel:
                         if p + 40 > end:
                             break
                         ip = p
                         nh = buf[p + 6]
                         p += 40
-                    elif nh == 0 or nh == 43 or nh == 60:
-                        if p + 2 > end:
-                            break
-                        nh, p = buf[p], p + (buf[p + 1] + 1) * 8
-                    elif nh == 44:
+                    elif nh == fragment:
                         if p + 8 > end:
                             break
                         nh, p = buf[p], p + 8
-                    elif nh == 51:
+                    elif nh == ah:
                         if p + 2 > end:
                             break
                         nh, p = buf[p], p + (buf[p + 1] + 2) * 4
@@ -174,7 +181,7 @@ class CorrespondentPass:
             chain = parse_chain(buf, l3, end)
             msg = parse_mh(buf, chain.p, chain.ip_end, end)
         except Unreadable as exc:
-            reason = exc.reason if not (exc.reason == "snaplen" and missing <= 0) else "malformed"
+            reason = exc.kind if not (exc.kind == "snaplen" and missing <= 0) else "malformed"
             self.problems.add(reason, f"packet #{idx} at {ts:.6f}: {exc.message}", ts)
             return None
         if len(self.mobility) < MAX_MH_EVENTS:

@@ -3,56 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from mvpn_lab.mip6.wire.pcap import MAX_PROBLEM_TIMES, Problem, Problems
 
-@dataclass
-class Problem:
-    """One kind of problem in one file: the first occurrence and how often it happened."""
-
-    reason: str
-    message: str
-    count: int = 1
-    first_ts: float | None = None
-
-
-MAX_PROBLEM_TIMES = 10000
-
-
-class Problems:
-    """Problems found while reading one file, keyed by a short reason slug.
-
-    ``times`` keeps (timestamp, reason) of per-packet problems (bounded), so
-    they can be attributed to the handover window they fall in.
-    """
-
-    def __init__(self) -> None:
-        self._by_reason: dict[str, Problem] = {}
-        self.times: list[tuple[float, str]] = []
-
-    def add(self, reason: str, message: str, ts: float | None = None) -> None:
-        if ts is not None and len(self.times) < MAX_PROBLEM_TIMES:
-            self.times.append((ts, reason))
-        known = self._by_reason.get(reason)
-        if known is None:
-            self._by_reason[reason] = Problem(reason, message, 1, ts)
-        else:
-            known.count += 1
-
-    def __iter__(self) -> Iterator[Problem]:
-        return iter(self._by_reason.values())
-
-    def __len__(self) -> int:
-        return len(self._by_reason)
-
-    def __contains__(self, reason: object) -> bool:
-        return reason in self._by_reason
-
-    def reasons(self) -> list[str]:
-        return list(self._by_reason)
+# Problems of one capture file are recorded by the shared reader (mvpn_lab.mip6.wire.pcap).
+__all__ = ["MAX_PROBLEM_TIMES", "Diagnostics", "Problem", "Problems", "Warning_"]
 
 
 @dataclass(frozen=True)
@@ -96,8 +55,5 @@ class Diagnostics:
             self.on_warning(item)
 
     def report_problems(self, path: Path | str, problems: Problems) -> None:
-        for problem in problems:
-            suffix = ""
-            if problem.count > 1:
-                suffix = f" ({problem.count} times, first shown)"
-            self.warn(path, f"{problem.message}{suffix}")
+        for line in problems.lines():
+            self.warn(path, line)

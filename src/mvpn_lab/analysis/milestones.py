@@ -27,6 +27,7 @@ from mvpn_lab.analysis.diagnostics import Problems
 from mvpn_lab.analysis.esp import EspError, EspKey, decrypt
 from mvpn_lab.analysis.packets import (
     EXT_HEADERS,
+    EXT_HEADERS_8N,
     ICMPV6_RA,
     MH_BA,
     MH_BE,
@@ -37,7 +38,9 @@ from mvpn_lab.analysis.packets import (
     MH_HOT,
     MH_HOTI,
     MH_PROTOS,
+    NH_AH,
     NH_ESP,
+    NH_FRAGMENT,
     NH_ICMPV6,
     NH_IPV6,
     NH_TCP,
@@ -156,10 +159,12 @@ class MobileNodePass:
         slow = self._slow
         sig_spis = self.signal_spis
         ext = EXT_HEADERS
+        ext8 = EXT_HEADERS_8N
+        tunnel, fragment, ah = NH_IPV6, NH_FRAGMENT, NH_AH
         mh = MH_PROTOS
         idx = 0
         ts = None
-        for ts, buf, l3, end, missing in packets:
+        for ts, buf, l3, end, missing, _frame in packets:
             idx += 1
             if ts >= next_t0:
                 while ts >= next_t0:
@@ -190,21 +195,23 @@ class MobileNodePass:
                 continue
             if nh in ext:
                 p = l3 + 40
+                # The fast skip over the shared walk's tables (mvpn_lab.mip6.wire.ipv6): two bytes
+                # read per header; parse_chain (walk_chain) does the checking, if it comes to it.
                 while True:
-                    if nh == 41:
+                    if nh in ext8:
+                        if p + 2 > end:
+                            break
+                        nh, p = buf[p], p + (buf[p + 1] + 1) * 8
+                    elif nh == tunnel:
                         if p + 40 > end:
                             break
                         nh = buf[p + 6]
                         p += 40
-                    elif nh == 0 or nh == 43 or nh == 60:
-                        if p + 2 > end:
-                            break
-                        nh, p = buf[p], p + (buf[p + 1] + 1) * 8
-                    elif nh == 44:
+                    elif nh == fragment:
                         if p + 8 > end:
                             break
                         nh, p = buf[p], p + 8
-                    elif nh == 51:
+                    elif nh == ah:
                         if p + 2 > end:
                             break
                         nh, p = buf[p], p + (buf[p + 1] + 2) * 4
@@ -239,7 +246,7 @@ class MobileNodePass:
         return 0
 
     def _problem(self, exc: Unreadable, ts: float, idx: int, missing: int) -> None:
-        reason, message = exc.reason, exc.message
+        reason, message = exc.kind, exc.message
         if reason == "snaplen" and missing <= 0:
             reason = "malformed"
             message = f"{message} (but the frame was captured whole: its IPv6 length fields are wrong)"

@@ -1,16 +1,17 @@
-"""Robust parsing of the IPv6 packets the analyser cares about.
+"""What the analyser reads from IPv6 packets, over the wire code it shares with the daemon.
 
-Everything here works on ``(buf, offset, end)`` without copying the packet.
-Problems are raised as :class:`Unreadable` with a short ``reason`` slug:
+The IPv6 header walk (:func:`parse_chain`, i.e. :func:`mvpn_lab.mip6.wire.ipv6.walk_chain`) and the
+Mobility Header decoder and its tables (:mod:`mvpn_lab.mip6.wire.messages`) are the daemon's; this
+module adds what only the analyser needs: the snapshot-length/malformed distinction around a
+Mobility Header, Router Advertisement prefixes, TCP payload lengths, packet identities for
+matching the two captures, and resent TCP data. Everything works on ``(buf, offset, end)``
+without copying the packet. Problems are raised as :class:`Unreadable`
+(:class:`~mvpn_lab.mip6.wire.errors.WireError`) with a short ``kind`` slug:
 
 * ``snaplen``: the bytes needed were not captured (the frame was cut short);
 * ``malformed``: a length field points past the end of the packet (or is
   otherwise impossible);
 * ``unknown-mh-type``: a Mobility Header of a type RFC 6275 does not define.
-
-Header numbers: hop-by-hop 0, routing 43, fragment 44, destination options 60,
-ESP 50, AH 51, IPv6-in-IPv6 41, ICMPv6 58, TCP 6, Mobility Header 135 (and 62,
-its number in the drafts before RFC 3775, still emitted by some old stacks).
 """
 
 from __future__ import annotations
@@ -18,202 +19,69 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-NH_HOPOPTS = 0
-NH_TCP = 6
-NH_IPV6 = 41
-NH_ROUTING = 43
-NH_FRAGMENT = 44
-NH_ESP = 50
-NH_AH = 51
-NH_ICMPV6 = 58
-NH_NONE = 59
-NH_DSTOPTS = 60
-NH_MH_OLD = 62
-NH_MH = 135
-NH_FRAGMENT_TAIL = -1  # a non-first fragment: the rest of the chain is not in this packet
+from mvpn_lab.mip6.wire.constants import (
+    IPPROTO_AH,
+    IPPROTO_ESP,
+    IPPROTO_FRAGMENT,
+    IPPROTO_ICMPV6,
+    IPPROTO_IPV6,
+    IPPROTO_MH,
+    MHType,
+    OptionType,
+)
+from mvpn_lab.mip6.wire.errors import WireError
+from mvpn_lab.mip6.wire.ipv6 import (
+    EXT_HEADERS,
+    EXT_HEADERS_8N,
+    FRAGMENT_TAIL,
+    MH_PROTOS,
+    Chain,
+    truncation_error,
+    walk_chain,
+)
+from mvpn_lab.mip6.wire.messages import (
+    MESSAGE_CLASSES,
+    MH_HEADER_LEN,
+    BindingAcknowledgement,
+    BindingError,
+    BindingUpdate,
+    MHDecodeError,
+    decode_mh,
+)
 
-MH_PROTOS = frozenset((NH_MH, NH_MH_OLD))
-EXT_HEADERS = frozenset((NH_HOPOPTS, NH_ROUTING, NH_DSTOPTS, NH_FRAGMENT, NH_AH, NH_IPV6))
+__all__ = [
+    "EXT_HEADERS",
+    "EXT_HEADERS_8N",
+    "MH_PROTOS",
+    "Chain",
+    "MobilityMessage",
+    "TcpHistory",
+    "Unreadable",
+    "parse_chain",
+    "parse_mh",
+    "parse_ra_prefixes",
+    "tcp_payload_len",
+    "transport_key",
+]
 
-MH_BRR, MH_HOTI, MH_COTI, MH_HOT, MH_COT, MH_BU, MH_BA, MH_BE = range(8)
-MH_NAMES = {
-    MH_BRR: "Binding Refresh Request",
-    MH_HOTI: "Home Test Init",
-    MH_COTI: "Care-of Test Init",
-    MH_HOT: "Home Test",
-    MH_COT: "Care-of Test",
-    MH_BU: "Binding Update",
-    MH_BA: "Binding Acknowledgement",
-    MH_BE: "Binding Error",
-}
-# Length of each message up to its mobility options (RFC 6275, section 6.1).
-MH_FIXED_LEN = {MH_BRR: 8, MH_HOTI: 16, MH_COTI: 16, MH_HOT: 24, MH_COT: 24, MH_BU: 12, MH_BA: 12, MH_BE: 24}
-# Mobility options with a fixed data length (RFC 6275, section 6.2).
-MH_OPTION_LEN = {2: 2, 3: 16, 4: 4, 5: 12}
+# Protocol numbers, as the daemon's constants declare them.
+NH_TCP = 6  # not a Mobile IPv6 constant
+NH_IPV6 = IPPROTO_IPV6
+NH_ESP = IPPROTO_ESP
+NH_AH = IPPROTO_AH
+NH_FRAGMENT = IPPROTO_FRAGMENT
+NH_ICMPV6 = IPPROTO_ICMPV6
+NH_MH = IPPROTO_MH
+NH_FRAGMENT_TAIL = FRAGMENT_TAIL  # a non-first fragment: the rest of the chain is not in this packet
+
+MH_BRR, MH_HOTI, MH_COTI, MH_HOT, MH_COT, MH_BU, MH_BA, MH_BE = (int(t) for t in MHType)
 
 ICMPV6_RS = 133
 ICMPV6_RA = 134
 ND_OPT_PREFIX_INFO = 3
 
-HAO_OPTION = 201
-MAX_CHAIN = 16
-MAX_TUNNELS = 4
-
-_U16 = struct.Struct("!H").unpack_from
-
-
-class Unreadable(Exception):
-    """Part of a packet the analyser needs could not be read."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-def _short(what: str, need: int, ip_end: int, end: int) -> Unreadable:
-    """The right error for a read of ``need`` bytes that goes past ``end``."""
-    if need > ip_end:
-        return Unreadable("malformed", f"{what} runs past the end of the IPv6 payload")
-    return Unreadable("snaplen", f"{what} cut short by the snapshot length")
-
-
-@dataclass(slots=True)
-class Chain:
-    """An IPv6 packet's header chain down to the upper-layer protocol."""
-
-    src: bytes  # innermost IPv6 source address
-    dst: bytes  # innermost IPv6 destination address
-    outer_src: bytes
-    outer_dst: bytes
-    nh: int  # upper-layer protocol (or NH_FRAGMENT_TAIL)
-    p: int  # offset of the upper-layer header in buf
-    ip_end: int  # end of the innermost IPv6 packet according to its length field
-    tunnels: int = 0  # IPv6-in-IPv6 encapsulations passed
-    hao: bytes | None = None  # Home Address destination option (innermost)
-    rh2: bytes | None = None  # Type 2 routing header's home address (innermost)
-
-
-def parse_chain(buf: bytes, l3: int, end: int) -> Chain:
-    """Walk the IPv6 header chain starting at ``buf[l3]`` (captured bytes end at ``end``)."""
-    if l3 + 40 > end:
-        raise Unreadable("snaplen", "IPv6 header cut short")
-    plen = (buf[l3 + 4] << 8) | buf[l3 + 5]
-    ip_end = l3 + 40 + plen
-    nh = buf[l3 + 6]
-    if plen == 0 and nh == NH_HOPOPTS:  # jumbogram: trust the capture
-        ip_end = end
-    src = outer_src = buf[l3 + 8 : l3 + 24]
-    dst = outer_dst = buf[l3 + 24 : l3 + 40]
-    p = l3 + 40
-    tunnels = 0
-    hao: bytes | None = None
-    rh2: bytes | None = None
-    for _ in range(MAX_CHAIN):
-        if nh in (NH_HOPOPTS, NH_DSTOPTS, NH_ROUTING):
-            if p + 2 > end or p + 2 > ip_end:
-                raise _short("extension header", p + 2, ip_end, end)
-            hlen = (buf[p + 1] + 1) * 8
-            if p + hlen > ip_end:
-                raise Unreadable(
-                    "malformed", f"extension header {nh} length {hlen} runs past the IPv6 payload"
-                )
-            if p + hlen > end:
-                raise Unreadable("snaplen", f"extension header {nh} cut short by the snapshot length")
-            if nh == NH_ROUTING:
-                if buf[p + 2] == 2:
-                    if hlen != 24 or buf[p + 3] != 1:
-                        raise Unreadable(
-                            "malformed",
-                            f"type 2 routing header with length {hlen} and {buf[p + 3]} segments left",
-                        )
-                    rh2 = buf[p + 8 : p + 24]
-            elif nh == NH_DSTOPTS:
-                found = _find_hao(buf, p + 2, p + hlen)
-                if found is not None:
-                    hao = found
-            else:
-                _check_options(buf, p + 2, p + hlen)
-            nh = buf[p]
-            p += hlen
-        elif nh == NH_FRAGMENT:
-            if p + 8 > end:
-                raise _short("fragment header", p + 8, ip_end, end)
-            offset = _U16(buf, p + 2)[0] & 0xFFF8
-            if offset:
-                nh = NH_FRAGMENT_TAIL
-                p += 8
-                break
-            nh = buf[p]
-            p += 8
-        elif nh == NH_AH:
-            if p + 2 > end:
-                raise _short("authentication header", p + 2, ip_end, end)
-            hlen = (buf[p + 1] + 2) * 4
-            if p + hlen > ip_end:
-                raise Unreadable(
-                    "malformed", f"authentication header length {hlen} runs past the IPv6 payload"
-                )
-            nh = buf[p]
-            p += hlen
-        elif nh == NH_IPV6:
-            tunnels += 1
-            if tunnels > MAX_TUNNELS:
-                raise Unreadable("malformed", "more than 4 nested IPv6-in-IPv6 headers")
-            if p + 40 > end:
-                raise _short("inner IPv6 header", p + 40, ip_end, end)
-            if buf[p] >> 4 != 6:
-                raise Unreadable(
-                    "malformed", f"inner header of an IPv6-in-IPv6 packet has IP version {buf[p] >> 4}"
-                )
-            inner_end = p + 40 + ((buf[p + 4] << 8) | buf[p + 5])
-            if inner_end > ip_end:
-                raise Unreadable("malformed", "inner IPv6 packet is longer than the tunnel payload")
-            ip_end = inner_end
-            src = buf[p + 8 : p + 24]
-            dst = buf[p + 24 : p + 40]
-            hao = rh2 = None
-            nh = buf[p + 6]
-            p += 40
-        else:
-            break
-    else:
-        raise Unreadable("malformed", "more than 16 extension headers")
-    if p > ip_end:
-        raise Unreadable("malformed", "extension headers run past the IPv6 payload")
-    return Chain(src, dst, outer_src, outer_dst, nh, p, ip_end, tunnels, hao, rh2)
-
-
-def _check_options(buf: bytes, p: int, end: int) -> None:
-    """Validate the TLV options of a hop-by-hop or destination options header."""
-    while p < end:
-        if buf[p] == 0:  # Pad1
-            p += 1
-            continue
-        if p + 2 > end or p + 2 + buf[p + 1] > end:
-            raise Unreadable("malformed", f"option {buf[p]} runs past the end of its options header")
-        p += 2 + buf[p + 1]
-
-
-def _find_hao(buf: bytes, p: int, end: int) -> bytes | None:
-    """The Home Address option's address in a destination options header, if any."""
-    hao = None
-    while p < end:
-        opt = buf[p]
-        if opt == 0:
-            p += 1
-            continue
-        if p + 2 > end:
-            raise Unreadable("malformed", "destination option cut inside its header")
-        olen = buf[p + 1]
-        if p + 2 + olen > end:
-            raise Unreadable("malformed", f"destination option {opt} runs past the end of its header")
-        if opt == HAO_OPTION:
-            if olen != 16:
-                raise Unreadable("malformed", f"Home Address option with length {olen} (should be 16)")
-            hao = buf[p + 2 : p + 18]
-        p += 2 + olen
-    return hao
+Unreadable = WireError
+parse_chain = walk_chain
 
 
 @dataclass(slots=True)
@@ -227,7 +95,7 @@ class MobilityMessage:
     lifetime: int | None = None  # BU, BA: in units of 4 seconds
     status: int | None = None  # BA, BE
     cookie: bytes | None = None  # HoTI/CoTI/HoT/CoT init cookie
-    options: list[int] = field(default_factory=list)
+    options: list[int] = field(default_factory=list)  # option types, Pad1 left out
 
     @property
     def home_registration(self) -> bool:
@@ -239,9 +107,14 @@ class MobilityMessage:
 
 
 def parse_mh(buf: bytes, p: int, ip_end: int, end: int) -> MobilityMessage:
-    """Parse and validate a Mobility Header at ``buf[p]`` (RFC 6275, section 6.1)."""
+    """Decode and validate a Mobility Header at ``buf[p]`` with the daemon's decoder.
+
+    ``ip_end`` is the end of the IPv6 payload by its length field, ``end`` the end of the
+    captured bytes: a message that does not fit the former is malformed, one that does not fit
+    the latter was cut by the snapshot length.
+    """
     if p + 3 > end or p + 3 > ip_end:
-        raise _short("Mobility Header", p + 3, ip_end, end)
+        raise truncation_error("Mobility Header", p + 3, ip_end, end)
     length = (buf[p + 1] + 1) * 8
     mh_type = buf[p + 2]
     if p + length > ip_end:
@@ -249,63 +122,41 @@ def parse_mh(buf: bytes, p: int, ip_end: int, end: int) -> MobilityMessage:
             "malformed",
             f"Mobility Header length {length} exceeds the {ip_end - p} bytes of IPv6 payload left",
         )
-    if mh_type not in MH_FIXED_LEN:
+    cls = MESSAGE_CLASSES.get(mh_type)
+    if cls is None:
         raise Unreadable("unknown-mh-type", f"Mobility Header of unknown type {mh_type}")
-    fixed = MH_FIXED_LEN[mh_type]
+    fixed = MH_HEADER_LEN + cls.FIXED
     if length < fixed:
-        raise Unreadable(
-            "malformed", f"{MH_NAMES[mh_type]} of {length} bytes, shorter than its {fixed}-byte minimum"
-        )
+        raise Unreadable("malformed", f"{cls.NAME} of {length} bytes, shorter than its {fixed}-byte minimum")
     if p + length > end:
-        raise Unreadable("snaplen", f"{MH_NAMES[mh_type]} cut short by the snapshot length")
-    msg = MobilityMessage(mh_type, length)
-    if mh_type == MH_BU:
-        msg.seq, msg.flags, msg.lifetime = struct.unpack_from("!HHH", buf, p + 6)
-    elif mh_type == MH_BA:
-        msg.status = buf[p + 6]
-        msg.flags = buf[p + 7]
-        msg.seq, msg.lifetime = struct.unpack_from("!HH", buf, p + 8)
-    elif mh_type in (MH_HOTI, MH_COTI) or mh_type in (MH_HOT, MH_COT):
-        msg.cookie = buf[p + 8 : p + 16]
-    elif mh_type == MH_BE:
-        msg.status = buf[p + 6]
-    msg.options = _mobility_options(buf, p + fixed, p + length)
-    return msg
-
-
-def _mobility_options(buf: bytes, p: int, end: int) -> list[int]:
-    """Validate mobility options; return their types."""
-    types: list[int] = []
-    while p < end:
-        opt = buf[p]
-        if opt == 0:  # Pad1
-            p += 1
-            continue
-        if p + 2 > end:
-            raise Unreadable("malformed", f"mobility option {opt} cut inside its header")
-        olen = buf[p + 1]
-        if p + 2 + olen > end:
-            raise Unreadable(
-                "malformed", f"mobility option {opt} of length {olen} runs past the Mobility Header"
-            )
-        want = MH_OPTION_LEN.get(opt)
-        if want is not None and olen != want:
-            raise Unreadable("malformed", f"mobility option {opt} has length {olen} (should be {want})")
-        types.append(opt)
-        p += 2 + olen
-    return types
+        raise Unreadable("snaplen", f"{cls.NAME} cut short by the snapshot length")
+    try:
+        msg = decode_mh(buf[p : p + length])
+    except MHDecodeError as exc:
+        raise Unreadable("malformed", f"{cls.NAME}: {exc.reason}") from None
+    out = MobilityMessage(mh_type, length)
+    if isinstance(msg, BindingUpdate):
+        out.seq, out.flags, out.lifetime = msg.seq, msg.flag_bits, msg.lifetime
+    elif isinstance(msg, BindingAcknowledgement):
+        out.status, out.flags, out.seq, out.lifetime = msg.status, msg.flag_bits, msg.seq, msg.lifetime
+    elif isinstance(msg, BindingError):
+        out.status = msg.status
+    else:
+        out.cookie = getattr(msg, "cookie", None)
+    out.options = [int(opt.TYPE) for opt in getattr(msg, "options", ()) if opt.TYPE != OptionType.PAD1]
+    return out
 
 
 def parse_ra_prefixes(buf: bytes, p: int, ip_end: int, end: int) -> list[tuple[bytes, int]]:
     """Prefixes ``(16 bytes, length)`` of the Prefix Information options of a Router Advertisement."""
     stop = min(ip_end, end)
     if p + 16 > stop:
-        raise _short("Router Advertisement", p + 16, ip_end, end)
+        raise truncation_error("Router Advertisement", p + 16, ip_end, end)
     prefixes: list[tuple[bytes, int]] = []
     q = p + 16
     while q < ip_end:
         if q + 2 > end:
-            raise _short("Router Advertisement option", q + 2, ip_end, end)
+            raise truncation_error("Router Advertisement option", q + 2, ip_end, end)
         olen = buf[q + 1] * 8
         if olen == 0:
             raise Unreadable("malformed", f"Router Advertisement option {buf[q]} with length 0")
@@ -336,7 +187,7 @@ def tcp_payload_len(buf: bytes, p: int, ip_end: int, end: int) -> int:
         return seg - hl
     if seg > 60:
         return seg - 60
-    raise _short("TCP header", p + 13, ip_end, end)
+    raise truncation_error("TCP header", p + 13, ip_end, end)
 
 
 _LEN = struct.Struct("!H").pack

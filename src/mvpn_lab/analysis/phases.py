@@ -23,13 +23,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mvpn_lab.analysis.signals import DataHit, Signal
+from mvpn_lab.mip6.wire.constants import BAStatus
 
 MILESTONES = ("ra", "bu_ha", "ba_ha", "coti", "cot", "bu_cn", "next_tcp")
 SIGNAL_MILESTONES = MILESTONES[:-1]
 RO_ONLY = ("coti", "cot", "bu_cn")
 NA = "n/a"
-# A Binding Acknowledgement status below 128 accepts the Binding Update (RFC 6275, 6.1.8).
-BA_ACCEPTED_MAX = 127
+# A Binding Acknowledgement status below 128, the first rejection code, accepts the Binding
+# Update (RFC 6275, 6.1.8); the status codes are the daemon's (mvpn_lab.mip6.wire.constants).
+BA_ACCEPTED_MAX = int(BAStatus.REASON_UNSPECIFIED) - 1
 
 
 def required_milestones(mip6: str, direction: str) -> tuple[str, ...]:

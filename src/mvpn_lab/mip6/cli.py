@@ -27,7 +27,7 @@ from mvpn_lab.mip6.core.config import config_to_dict, load_config
 from mvpn_lab.mip6.wire.constants import IPPROTO_MH
 from mvpn_lab.mip6.wire.ipv6 import parse_ipv6, verify_mh_checksum
 from mvpn_lab.mip6.wire.messages import MHDecodeError, decode_mh, message_to_dict, mh_length
-from mvpn_lab.mip6.wire.pcap import ipv6_payload, read_capture
+from mvpn_lab.mip6.wire.pcap import read_capture
 
 
 def register(subparsers: Any) -> None:
@@ -113,13 +113,11 @@ def decode_capture(data: bytes, *, name: str = "capture") -> tuple[list[dict[str
         raise LabError(f"{name}: {exc.reason}") from None
     records: list[dict[str, Any]] = []
     warnings = [f"{name}: {w}" for w in capture.warnings]
-    for frame in capture.frames:
-        packet = ipv6_payload(frame.linktype, frame.data)
-        if packet is None:
-            continue
+    for frame in capture.frames:  # the IPv6 packets, numbered as frames in the file
+        packet = frame.data
         cut = ""
         if frame.original_length > len(frame.data):
-            cut = f" (frame captured {len(frame.data)} of {frame.original_length} bytes)"
+            cut = f" (packet captured {len(frame.data)} of {frame.original_length} bytes)"
         try:
             parsed = parse_ipv6(packet)
         except MHDecodeError as exc:

@@ -59,7 +59,7 @@ def test_gzip_and_small_chunks(tmp_path: Path) -> None:
     packed = tmp_path / "b.pcap.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
     with CaptureReader(plain, chunk_size=4096) as reader:
-        small = [(ts, bytes(buf[l3:end])) for ts, buf, l3, end, _ in reader.packets()]
+        small = [(ts, bytes(buf[l3:end])) for ts, buf, l3, end, _, _ in reader.packets()]
     assert [p for _, p in small] == [p for _, p in records]
     assert [p for _, p in read_all(packed)] == [p for _, p in records]
 
@@ -160,8 +160,9 @@ def test_snaplen_cut_reports_missing_bytes(tmp_path: Path) -> None:
     write_capture(path, [(ts, pkt + b"y" * 100) for ts, pkt in records], snaplen=70)
     with CaptureReader(path) as reader:
         got = list(reader.packets())
-    assert [end - l3 for _, _, l3, end, _ in got] == [56, 56, 56]
-    assert all(missing > 0 for *_, missing in got)
+    assert [end - l3 for _, _, l3, end, _, _ in got] == [56, 56, 56]
+    assert all(missing > 0 for *_, missing, _ in got)
+    assert [frame for *_, frame in got] == [1, 2, 3]
 
 
 def test_fcs_bits_in_the_link_type_field_are_ignored(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from mvpn_lab.analysis.analyze import RunAnalysis
 from mvpn_lab.analysis.cli import main as cli_main
 from mvpn_lab.analysis.diagnostics import Diagnostics
 
-DATA = Path(__file__).parent / "data" / "malformed-mobility"
+DATA = Path(__file__).parent.parent / "data" / "malformed-mobility"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from mvpn_lab.mip6.core.ha import HomeAgent
 from mvpn_lab.mip6.core.log import MHLogger
 from mvpn_lab.mip6.core.mn import MobileNode
 
-DATA = Path(__file__).parent / "data"
+# The hostile captures are shared with the analyser's tests (one copy).
+DATA = Path(__file__).parent.parent / "data" / "malformed-mobility"
 
 HOME_PREFIX = IPv6Network("2001:db8:1::/64")
 HA = IPv6Address("2001:db8:1::1")

@@ -13,3 +13,17 @@ class MHDecodeError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class WireError(MHDecodeError):
+    """A packet part that cannot be read, with the kind of problem for callers that sort them.
+
+    ``kind``: ``"snaplen"`` (the bytes needed were not captured), ``"malformed"`` (a length field
+    points past the end of the packet, or is otherwise impossible) or ``"unknown-mh-type"``.
+    ``message`` (also ``reason``) is the one-line explanation.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message

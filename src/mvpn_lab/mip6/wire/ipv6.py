@@ -24,7 +24,7 @@ from mvpn_lab.mip6.wire.constants import (
     OPT_HOME_ADDRESS,
     ROUTING_TYPE_2,
 )
-from mvpn_lab.mip6.wire.errors import MHDecodeError
+from mvpn_lab.mip6.wire.errors import MHDecodeError, WireError
 
 IPV6_HEADER_LEN = 40
 # Protocol number the Mobile IPv6 drafts used before IANA assigned 135; tcpdump and Wireshark
@@ -142,104 +142,219 @@ class ParsedIPv6:
         return self.rh2 if self.rh2 is not None else self.dst
 
 
-def _need(data: bytes, end: int, what: str) -> None:
-    if end > len(data):
-        raise MHDecodeError(f"{what} truncated ({len(data)} bytes captured, needs {end})")
+# --------------------------------------------------------------------------- the header walk
+# The one walk over an IPv6 header chain, shared by ``mip6 decode`` (:func:`parse_ipv6`) and the
+# handover analyser (which calls :func:`walk_chain` on its candidate packets and keeps, in its hot
+# loop, a fast skip over the same tables: :data:`EXT_HEADERS`, :data:`EXT_HEADERS_8N`).
+
+# Upper-layer protocol numbers a Mobility Header is carried under.
+MH_PROTOS = frozenset((IPPROTO_MH, IPPROTO_MH_OLD))
+# Extension headers the walk passes: hop-by-hop, routing and destination options (length in
+# 8-octet units, not counting the first 8), fragment (8 octets), AH (4-octet units, not counting
+# the first 2) and IPv6-in-IPv6 (a 40-octet header).
+EXT_HEADERS_8N = frozenset((IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS))
+EXT_HEADERS = frozenset((*EXT_HEADERS_8N, IPPROTO_FRAGMENT, IPPROTO_AH, IPPROTO_IPV6))
+# The upper layer of a non-first fragment: the rest of the chain is not in this packet.
+FRAGMENT_TAIL = -1
+MAX_CHAIN = 16
+MAX_TUNNELS = 4
+
+_U16 = struct.Struct("!H").unpack_from
 
 
-def _parse_dstopts(data: bytes, start: int, end: int) -> IPv6Address | None:
-    hao = None
-    pos = start
-    while pos < end:
-        otype = data[pos]
-        if otype == 0:  # Pad1
-            pos += 1
+def truncation_error(what: str, need: int, ip_end: int, end: int) -> WireError:
+    """The right error for a read of ``need`` bytes that goes past ``end`` (captured bytes).
+
+    Malformed if the read would also pass ``ip_end`` (the packet's own length), else snaplen.
+    """
+    if need > ip_end:
+        return WireError("malformed", f"{what} runs past the end of the IPv6 payload")
+    return WireError("snaplen", f"{what} cut short by the snapshot length")
+
+
+@dataclass(slots=True)
+class Chain:
+    """An IPv6 packet's header chain down to the upper-layer protocol (offsets into the buffer)."""
+
+    src: bytes  # innermost IPv6 source address
+    dst: bytes  # innermost IPv6 destination address
+    outer_src: bytes
+    outer_dst: bytes
+    nh: int  # upper-layer protocol (or FRAGMENT_TAIL)
+    p: int  # offset of the upper-layer header in buf
+    ip_end: int  # end of the innermost IPv6 packet according to its length field
+    tunnels: int = 0  # IPv6-in-IPv6 encapsulations passed
+    hao: bytes | None = None  # Home Address destination option (innermost)
+    rh2: bytes | None = None  # Type 2 routing header's home address (innermost)
+    outer: tuple[tuple[bytes, bytes], ...] = ()  # (src, dst) of each tunnel header, outermost first
+    fragmented: bool = False  # a fragment header was passed (first fragment, more to come)
+
+
+def walk_chain(buf: bytes, l3: int, end: int) -> Chain:
+    """Walk the IPv6 header chain starting at ``buf[l3]`` (captured bytes end at ``end``).
+
+    Follows hop-by-hop (options checked), routing (type 2 gives ``rh2``), destination options
+    (``hao``), fragment headers (a non-first fragment ends the walk with ``FRAGMENT_TAIL``), AH
+    and IPv6-in-IPv6 (the addresses become the inner ones; ``outer`` keeps the tunnels'). Stops
+    at any other protocol (ESP, ICMPv6, TCP, Mobility Header, ...). Raises :class:`WireError`.
+    """
+    if l3 + 40 > end:
+        raise WireError("snaplen", "IPv6 header cut short")
+    plen = (buf[l3 + 4] << 8) | buf[l3 + 5]
+    ip_end = l3 + 40 + plen
+    nh = buf[l3 + 6]
+    if plen == 0 and nh == IPPROTO_HOPOPTS:  # jumbogram: trust the capture
+        ip_end = end
+    src = outer_src = buf[l3 + 8 : l3 + 24]
+    dst = outer_dst = buf[l3 + 24 : l3 + 40]
+    p = l3 + 40
+    tunnels = 0
+    outer: tuple[tuple[bytes, bytes], ...] = ()
+    fragmented = False
+    hao: bytes | None = None
+    rh2: bytes | None = None
+    for _ in range(MAX_CHAIN):
+        if nh in EXT_HEADERS_8N:
+            if p + 2 > end or p + 2 > ip_end:
+                raise truncation_error("extension header", p + 2, ip_end, end)
+            hlen = (buf[p + 1] + 1) * 8
+            if p + hlen > ip_end:
+                raise WireError(
+                    "malformed", f"extension header {nh} length {hlen} runs past the IPv6 payload"
+                )
+            if p + hlen > end:
+                raise WireError("snaplen", f"extension header {nh} cut short by the snapshot length")
+            if nh == IPPROTO_ROUTING:
+                if buf[p + 2] == ROUTING_TYPE_2:
+                    if hlen != 24 or buf[p + 3] != 1:
+                        raise WireError(
+                            "malformed",
+                            f"type 2 routing header with length {hlen} and {buf[p + 3]} segments left",
+                        )
+                    rh2 = buf[p + 8 : p + 24]
+            elif nh == IPPROTO_DSTOPTS:
+                found = _find_hao(buf, p + 2, p + hlen)
+                if found is not None:
+                    hao = found
+            else:
+                _check_options(buf, p + 2, p + hlen)
+            nh = buf[p]
+            p += hlen
+        elif nh == IPPROTO_FRAGMENT:
+            if p + 8 > end:
+                raise truncation_error("fragment header", p + 8, ip_end, end)
+            offset_flags = _U16(buf, p + 2)[0]
+            if offset_flags & 0xFFF8:
+                nh = FRAGMENT_TAIL
+                p += 8
+                fragmented = True
+                break
+            fragmented = fragmented or bool(offset_flags & 1)
+            nh = buf[p]
+            p += 8
+        elif nh == IPPROTO_AH:
+            if p + 2 > end:
+                raise truncation_error("authentication header", p + 2, ip_end, end)
+            hlen = (buf[p + 1] + 2) * 4
+            if p + hlen > ip_end:
+                raise WireError(
+                    "malformed", f"authentication header length {hlen} runs past the IPv6 payload"
+                )
+            nh = buf[p]
+            p += hlen
+        elif nh == IPPROTO_IPV6:
+            tunnels += 1
+            if tunnels > MAX_TUNNELS:
+                raise WireError("malformed", f"more than {MAX_TUNNELS} nested IPv6-in-IPv6 headers")
+            if p + 40 > end:
+                raise truncation_error("inner IPv6 header", p + 40, ip_end, end)
+            if buf[p] >> 4 != 6:
+                raise WireError(
+                    "malformed", f"inner header of an IPv6-in-IPv6 packet has IP version {buf[p] >> 4}"
+                )
+            inner_end = p + 40 + ((buf[p + 4] << 8) | buf[p + 5])
+            if inner_end > ip_end:
+                raise WireError("malformed", "inner IPv6 packet is longer than the tunnel payload")
+            outer += ((src, dst),)
+            ip_end = inner_end
+            src = buf[p + 8 : p + 24]
+            dst = buf[p + 24 : p + 40]
+            hao = rh2 = None
+            nh = buf[p + 6]
+            p += 40
+        else:
+            break
+    else:
+        raise WireError("malformed", f"more than {MAX_CHAIN} extension headers")
+    if p > ip_end:
+        raise WireError("malformed", "extension headers run past the IPv6 payload")
+    return Chain(src, dst, outer_src, outer_dst, nh, p, ip_end, tunnels, hao, rh2, outer, fragmented)
+
+
+def _check_options(buf: bytes, p: int, end: int) -> None:
+    """Validate the TLV options of a hop-by-hop or destination options header."""
+    while p < end:
+        if buf[p] == 0:  # Pad1
+            p += 1
             continue
-        if pos + 2 > end:
-            raise MHDecodeError(f"destination option at offset {pos} truncated")
-        olen = data[pos + 1]
-        if pos + 2 + olen > end:
-            raise MHDecodeError(f"destination option type {otype:#x} at offset {pos} overruns its header")
-        if otype == OPT_HOME_ADDRESS:
+        if p + 2 > end or p + 2 + buf[p + 1] > end:
+            raise WireError("malformed", f"option {buf[p]} runs past the end of its options header")
+        p += 2 + buf[p + 1]
+
+
+def _find_hao(buf: bytes, p: int, end: int) -> bytes | None:
+    """The Home Address option's address in a destination options header, if any."""
+    hao = None
+    while p < end:
+        opt = buf[p]
+        if opt == 0:
+            p += 1
+            continue
+        if p + 2 > end:
+            raise WireError("malformed", "destination option cut inside its header")
+        olen = buf[p + 1]
+        if p + 2 + olen > end:
+            raise WireError("malformed", f"destination option {opt} runs past the end of its header")
+        if opt == OPT_HOME_ADDRESS:
             if olen != 16:
-                raise MHDecodeError(f"home address option length {olen}, expected 16")
-            hao = IPv6Address(data[pos + 2 : pos + 18])
-        pos += 2 + olen
+                raise WireError("malformed", f"Home Address option with length {olen} (should be 16)")
+            hao = buf[p + 2 : p + 18]
+        p += 2 + olen
     return hao
 
 
-def parse_ipv6(data: bytes, *, max_depth: int = 4) -> ParsedIPv6:
-    """Walk an IPv6 packet's header chain up to a Mobility Header.
+def parse_ipv6(data: bytes) -> ParsedIPv6:
+    """Walk an IPv6 packet's header chain up to a Mobility Header (with :func:`walk_chain`).
 
-    Follows hop-by-hop, routing (type 2 gives ``rh2``), destination options (``hao``), AH and
-    IPv6-in-IPv6 (reported in ``tunnel``; the inner packet is parsed). Stops with a ``note`` at ESP,
-    non-first fragments and other upper layers. Raises only ``MHDecodeError``.
+    Reports the Home Address option (``hao``), a type 2 routing header (``rh2``) and IPv6-in-IPv6
+    encapsulations (``tunnel``; the inner packet is the one described). Stops with a ``note`` at
+    ESP, fragments and other upper layers. Raises only ``MHDecodeError``.
     """
-    try:
-        return _parse_ipv6(bytes(data), max_depth)
-    except MHDecodeError:
-        raise
-    except (struct.error, ValueError, IndexError) as exc:  # defence in depth
-        raise MHDecodeError(f"malformed IPv6 packet ({exc.__class__.__name__})") from exc
-
-
-def _parse_ipv6(data: bytes, depth: int) -> ParsedIPv6:
-    _need(data, IPV6_HEADER_LEN, "IPv6 header")
+    data = bytes(data)
+    if len(data) < IPV6_HEADER_LEN:
+        raise MHDecodeError(f"IPv6 header truncated ({len(data)} bytes captured, needs {IPV6_HEADER_LEN})")
     if data[0] >> 4 != 6:
         raise MHDecodeError(f"IP version {data[0] >> 4}, expected 6")
-    payload_len, next_header = struct.unpack("!HB", data[4:7])
-    pkt = ParsedIPv6(src=IPv6Address(data[8:24]), dst=IPv6Address(data[24:40]))
-    end_of_packet = IPV6_HEADER_LEN + payload_len
-    pos = IPV6_HEADER_LEN
-    seen = 0
-    while True:
-        seen += 1
-        if seen > 64:
-            raise MHDecodeError("too many extension headers")
-        if next_header in (IPPROTO_MH, IPPROTO_MH_OLD):
-            pkt.mh = data[pos:]
-            pkt.mh_next_header = next_header
-            pkt.mh_payload_length = max(0, end_of_packet - pos) if payload_len else None
-            return pkt
-        if next_header in (IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_ROUTING):
-            _need(data, pos + 2, "extension header")
-            hdr_end = pos + (data[pos + 1] + 1) * 8
-            _need(data, hdr_end, f"extension header {next_header}")
-            if next_header == IPPROTO_DSTOPTS:
-                hao = _parse_dstopts(data, pos + 2, hdr_end)
-                if hao is not None:
-                    pkt.hao = hao
-            elif next_header == IPPROTO_ROUTING and data[pos + 2] == ROUTING_TYPE_2:
-                if data[pos + 1] != 2:
-                    raise MHDecodeError(f"type 2 routing header length {data[pos + 1]}, expected 2")
-                pkt.rh2 = IPv6Address(data[pos + 8 : pos + 24])
-            next_header = data[pos]
-            pos = hdr_end
-            continue
-        if next_header == IPPROTO_FRAGMENT:
-            _need(data, pos + 8, "fragment header")
-            offset_flags = struct.unpack("!H", data[pos + 2 : pos + 4])[0]
-            if offset_flags & 0xFFF9:  # non-zero offset or more fragments
-                pkt.note = "fragmented packet not reassembled"
-                return pkt
-            next_header = data[pos]
-            pos += 8
-            continue
-        if next_header == IPPROTO_AH:
-            _need(data, pos + 2, "AH header")
-            hdr_end = pos + (data[pos + 1] + 2) * 4
-            _need(data, hdr_end, "AH header")
-            next_header = data[pos]
-            pos = hdr_end
-            continue
-        if next_header == IPPROTO_ESP:
-            pkt.note = "ESP-protected payload"
-            return pkt
-        if next_header == IPPROTO_IPV6:
-            if depth <= 0:
-                raise MHDecodeError("too many nested IPv6-in-IPv6 headers")
-            inner = _parse_ipv6(data[pos:], depth - 1)
-            inner.tunnel = [(pkt.src, pkt.dst), *inner.tunnel]
-            return inner
-        pkt.note = f"upper layer {next_header}"
-        return pkt
+    try:
+        chain = walk_chain(data, 0, len(data))
+    except (struct.error, ValueError, IndexError) as exc:  # defence in depth
+        raise MHDecodeError(f"malformed IPv6 packet ({exc.__class__.__name__})") from exc
+    pkt = ParsedIPv6(
+        src=IPv6Address(chain.src),
+        dst=IPv6Address(chain.dst),
+        hao=None if chain.hao is None else IPv6Address(chain.hao),
+        rh2=None if chain.rh2 is None else IPv6Address(chain.rh2),
+        tunnel=[(IPv6Address(s), IPv6Address(d)) for s, d in chain.outer],
+    )
+    nh = chain.nh
+    if chain.fragmented:
+        pkt.note = "fragmented packet not reassembled"
+    elif nh in MH_PROTOS:
+        pkt.mh = data[chain.p :]
+        pkt.mh_next_header = nh
+        pkt.mh_payload_length = chain.ip_end - chain.p
+    elif nh == IPPROTO_ESP:
+        pkt.note = "ESP-protected payload"
+    else:
+        pkt.note = f"upper layer {nh}"
+    return pkt

@@ -431,15 +431,22 @@ class BindingUpdate(_Base):
         bits = (self.ack, self.home, self.link_local, self.key_mgmt)
         return "".join(c for c, on in zip("AHLK", bits, strict=True) if on)
 
-    def encode_body(self) -> bytes:
-        if self.other_flags & BU_KNOWN_FLAGS or not 0 <= self.other_flags <= 0xFFFF:
-            raise MHEncodeError("other_flags must not overlap the A, H, L, K bits")
+    @property
+    def flag_bits(self) -> int:
+        """The 16-bit flags field as on the wire."""
         flags = self.other_flags
         flags |= BU_FLAG_A if self.ack else 0
         flags |= BU_FLAG_H if self.home else 0
         flags |= BU_FLAG_L if self.link_local else 0
         flags |= BU_FLAG_K if self.key_mgmt else 0
-        return struct.pack("!HHH", _u16("sequence", self.seq), flags, _u16("lifetime", self.lifetime))
+        return flags
+
+    def encode_body(self) -> bytes:
+        if self.other_flags & BU_KNOWN_FLAGS or not 0 <= self.other_flags <= 0xFFFF:
+            raise MHEncodeError("other_flags must not overlap the A, H, L, K bits")
+        return struct.pack(
+            "!HHH", _u16("sequence", self.seq), self.flag_bits, _u16("lifetime", self.lifetime)
+        )
 
     @classmethod
     def decode_body(cls, body: bytes) -> dict[str, Any]:
@@ -475,14 +482,18 @@ class BindingAcknowledgement(_Base):
     def accepted(self) -> bool:
         return self.status < 128
 
+    @property
+    def flag_bits(self) -> int:
+        """The 8-bit flags field (K and the 7 bits after it) as on the wire."""
+        return self.other_flags | (BA_FLAG_K if self.key_mgmt else 0)
+
     def encode_body(self) -> bytes:
         if not 0 <= self.other_flags <= 0x7F:
             raise MHEncodeError("other_flags must fit in the 7 bits after K")
-        flags = self.other_flags | (BA_FLAG_K if self.key_mgmt else 0)
         return struct.pack(
             "!BBHH",
             _u8("status", self.status),
-            flags,
+            self.flag_bits,
             _u16("sequence", self.seq),
             _u16("lifetime", self.lifetime),
         )
@@ -548,7 +559,7 @@ Message = (
     | UnknownMessage
 )
 
-MESSAGE_CLASSES: dict[int, type] = {
+MESSAGE_CLASSES: dict[int, type[_Base]] = {
     cls.MH_TYPE: cls
     for cls in (
         BindingRefreshRequest,

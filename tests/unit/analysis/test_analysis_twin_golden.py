@@ -1,0 +1,37 @@
+"""The real twin capture is analysed exactly as recorded: CSV, summary and details, byte for byte.
+
+The expected files were written by the analyser before the wire code (pcap reader, IPv6 header
+walk, Mobility Header decoder) was shared with the daemon (issue 15); any change to what the
+analyser reads from these captures shows up here. Only the analyser's version is not compared.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from mvpn_lab.analysis import analyze_run, write_analysis
+from mvpn_lab.analysis.diagnostics import Diagnostics
+
+DATA = Path(__file__).parent / "data" / "twin-gso-retransmission"
+
+
+def _without_version(text: str) -> dict[str, object]:
+    doc = json.loads(text)
+    doc.get("analyser", {}).pop("version", None)
+    return doc
+
+
+def test_twin_run_is_analysed_as_recorded(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(DATA / "run", run_dir)
+    diag = Diagnostics(quiet=True)
+    written = write_analysis(analyze_run(run_dir, diag=diag))
+    expected = DATA / "expected"
+    assert written["csv"].read_text() == (expected / "handover.csv").read_text()
+    assert written["summary"].read_text() == (expected / "summary.json").read_text()
+    assert _without_version(written["details"].read_text()) == _without_version(
+        (expected / "handovers.json").read_text()
+    )
+    assert diag.warnings == []
