@@ -2,10 +2,11 @@
 
 The lab hosts run the daemon with nothing but Debian's ``python3`` and ``python3-yaml``: the
 ``mip6`` role copies one file, ``mvpn-lab-mip6.pyz``, built here from the installed package.
-The archive holds ``mvpn_lab/__init__.py``, ``errors.py``, ``cli.py``, ``collection.py`` and
-``mip6/`` with its sub-packages, and the collection's ``module_utils`` files the daemon shares with
-the modules (:data:`MODULE_UTILS`) as ``ansible_collections.mvpn.lab.plugins.module_utils``, with
-the ``__init__.py`` files zipimport needs; its
+The archive holds ``mvpn_lab/__init__.py``, ``errors.py``, ``cli.py``, ``collection.py``,
+``vocabulary.py`` and ``mip6/`` with its sub-packages, and the collection's ``module_utils``
+files the daemon shares with the modules (:data:`MODULE_UTILS`) as
+``ansible_collections.mvpn.lab.plugins.module_utils``, with the ``__init__.py`` files zipimport
+needs; its
 ``__main__`` is the ``mvpn-lab`` command line (sub-commands whose modules are absent are left
 out). The bytes depend only on the sources: entries are sorted and carry a fixed timestamp, so
 copying the bundle again is a no-op for Ansible.
@@ -31,7 +32,8 @@ _COLLECTION = "ansible_collections/mvpn/lab"
 
 def _sources() -> list[tuple[str, bytes]]:
     package = Path(__file__).resolve().parent.parent
-    files = [package / "__init__.py", package / "errors.py", package / "cli.py", package / "collection.py"]
+    top = ("__init__.py", "errors.py", "cli.py", "collection.py", "vocabulary.py")
+    files = [package / name for name in top]
     files += sorted((package / "mip6").rglob("*.py"))  # with its sub-packages
     out = [(f"mvpn_lab/{p.relative_to(package).as_posix()}", p.read_bytes()) for p in files]
     utils = Path(module_utils(MODULE_UTILS[0]).__file__ or "").parent

@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from ipaddress import IPv6Address
 from typing import Any
 
 from mvpn_lab.mip6.wire.constants import SEQ_HALF, SEQ_MODULUS
+
+
+class RegistrationState(StrEnum):
+    """The mobile node's home registration (its binding update list entry for the home agent).
+
+    See :mod:`mvpn_lab.mip6.core.mn`; the values are the ``state`` of ``mvpn-lab mip6 status``.
+    """
+
+    IDLE = "idle"  # a binding update list entry not (yet) in use
+    HOME = "home"  # at home, no binding
+    REGISTERING = "registering"  # BU sent, waiting for the BA
+    REGISTERED = "registered"  # BA accepted, refresh timer armed
+    DEREGISTERING = "deregistering"  # lifetime-0 BU sent from home
+    FAILED = "failed"  # the home agent refused for good
+    DETACHED = "detached"  # no usable care-of address right now
+
+
+class RouteOptimisationState(StrEnum):
+    """The mobile node's binding with one correspondent (route optimisation)."""
+
+    IDLE = "idle"  # no binding; traffic goes through the tunnel
+    RR = "rr"  # return routability: HoTI and CoTI sent
+    BU_SENT = "bu_sent"  # BU sent, waiting for the correspondent's BA
+    BOUND = "bound"  # the correspondent holds the binding
+    FAILED = "failed"  # gave up; back to the tunnel until the next move
+    UNSUPPORTED = "unsupported"  # the correspondent does not do route optimisation
 
 
 def seq_add(seq: int, n: int = 1) -> int:
@@ -97,7 +124,7 @@ class BindingUpdateListEntry:
     home_registration: bool
     seq: int = 0
     requested_lifetime: float = 0.0
-    state: str = "idle"
+    state: RegistrationState = RegistrationState.IDLE
     sent: float | None = None  # monotonic time the current BU was (first) sent
     granted_lifetime: float | None = None
     accepted: float | None = None  # the sent time of the BU that the last accepted BA acknowledged
@@ -123,7 +150,7 @@ class BindingUpdateListEntry:
             "home_address": str(self.home_address),
             "careof_address": str(self.careof_address),
             "home_registration": self.home_registration,
-            "state": self.state,
+            "state": self.state.value,
             "seq": self.seq,
             "requested_lifetime": self.requested_lifetime,
             "granted_lifetime": self.granted_lifetime,

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -24,10 +24,13 @@ from mvpn_lab.mip6.wire.constants import (
     MAX_NONCE_LIFETIME,
     MAX_RR_BINDING_LIFETIME,
 )
+from mvpn_lab.vocabulary import MIP6_MODES, MOVEMENT_DETECTIONS, Mip6Mode, MovementDetection, choose
 
 ROLES = ("mn", "ha", "cn")
 DEFAULT_RUN_DIR = "/run/mvpn-lab"
 HA_TUNNEL_SUFFIX = 6  # hex digits the home agent appends to tunnel_name per care-of address
+
+_Word = TypeVar("_Word", bound=str)
 
 
 class ConfigError(LabError):
@@ -44,12 +47,12 @@ class MNConfig:
     home_agent: IPv6Address
     name: str = "mn"
     home_prefix_len: int = 64
-    mode: str = "bt"  # "bt": bidirectional tunnelling; "ro": route optimisation with correspondents
+    mode: Mip6Mode = "bt"  # "bt": bidirectional tunnelling; "ro": route optimisation with correspondents
     correspondents: tuple[IPv6Address, ...] = ()
     home_lifetime: int = 3600  # seconds requested from the home agent
     cn_lifetime: int = MAX_RR_BINDING_LIFETIME  # seconds requested from correspondents
     refresh_fraction: float = 0.8  # re-register after this share of the granted lifetime
-    movement_detection: str = "ra"  # "ra": wait for an unsolicited RA; "l2": act on link-up
+    movement_detection: MovementDetection = "ra"  # "ra": wait for an unsolicited RA; "l2": act on link-up
     optimistic_dad: bool = False
     prefix_cache: bool = False  # remember the prefix of each network (needs movement_detection l2)
     prefix_cache_file: str | None = None  # JSON file keeping that cache across daemon restarts
@@ -177,10 +180,11 @@ def _bool(name: str, value: Any) -> bool:
     return value
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
+def _choice(name: str, value: Any, choices: tuple[_Word, ...]) -> _Word:
+    chosen = choose(value, choices)
+    if chosen is None:
         raise _fail(name, f"expected one of {', '.join(choices)}, got {value!r}")
-    return str(value)
+    return chosen
 
 
 def _str(name: str, value: Any) -> str:
@@ -301,7 +305,7 @@ def _parse_mn(data: dict[str, Any]) -> MNConfig:
         raise _fail("home_agent", f"{kw['home_agent']} is not in the home prefix {prefix}")
     if kw["home_agent"] == kw["home_address"]:
         raise _fail("home_agent", "equals the home address")
-    kw["mode"] = _choice("mode", data.get("mode", "bt"), ("bt", "ro"))
+    kw["mode"] = _choice("mode", data.get("mode", "bt"), MIP6_MODES)
     kw["correspondents"] = _address_list("correspondents", data.get("correspondents", []))
     if kw["correspondents"] and kw["mode"] != "ro":
         raise _fail("correspondents", "route optimisation peers need mode: ro")
@@ -314,7 +318,7 @@ def _parse_mn(data: dict[str, Any]) -> MNConfig:
     )
     kw["refresh_fraction"] = _float("refresh_fraction", data.get("refresh_fraction", 0.8), 0.1, 0.95)
     md = kw["movement_detection"] = _choice(
-        "movement_detection", data.get("movement_detection", "ra"), ("ra", "l2")
+        "movement_detection", data.get("movement_detection", "ra"), MOVEMENT_DETECTIONS
     )
     kw["optimistic_dad"] = _bool("optimistic_dad", data.get("optimistic_dad", md == "l2"))
     kw["prefix_cache"] = _bool("prefix_cache", data.get("prefix_cache", False))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from enum import StrEnum
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
@@ -44,7 +45,12 @@ from mvpn_lab.mip6.core.actions import (
     SetHomeAddress,
     SetTunnel,
 )
-from mvpn_lab.mip6.core.binding import BindingUpdateListEntry, seq_add
+from mvpn_lab.mip6.core.binding import (
+    BindingUpdateListEntry,
+    RegistrationState,
+    RouteOptimisationState,
+    seq_add,
+)
 from mvpn_lab.mip6.core.config import MNConfig
 from mvpn_lab.mip6.core.movement import (
     AtHome,
@@ -88,6 +94,15 @@ _FINAL_REFUSALS = {129, 131, 132, 133, 134, 139}
 _MAX_SEQ_RESYNCS = 3
 
 
+class Location(StrEnum):
+    """Where the mobile node is, as its movement detection last decided."""
+
+    UNKNOWN = "unknown"  # no decision yet (daemon start)
+    HOME = "home"  # on the home link
+    AWAY = "away"  # on a foreign link with a usable care-of address
+    DETACHED = "detached"  # was away and lost its care-of address
+
+
 def _age(now: float, then: float | None) -> float | None:
     return None if then is None else round(now - then, 3)
 
@@ -98,7 +113,7 @@ class CNSession:
 
     peer: IPv6Address
     bul: BindingUpdateListEntry
-    state: str = "idle"
+    state: RouteOptimisationState = RouteOptimisationState.IDLE
     home_cookie: bytes | None = None
     careof_cookie: bytes | None = None
     home_token: bytes | None = None
@@ -136,7 +151,7 @@ class CNSession:
 
     def to_dict(self, now: float) -> dict[str, Any]:
         out = self.bul.to_dict(now)
-        out["state"] = self.state
+        out["state"] = self.state.value
         out["rr"] = {
             "home_token_age": _age(now, self.home_token_time),
             "careof_token_age": _age(now, self.careof_token_time),
@@ -172,7 +187,7 @@ class MobileNode(Node):
             optimistic_dad=config.optimistic_dad,
             prefix_cache=config.prefix_cache,
         )
-        self.location = "unknown"  # unknown | home | away | detached
+        self.location = Location.UNKNOWN
         self.coa: IPv6Address | None = None
         self._tunnel_coa: IPv6Address | None = None
         self._hao_coa: IPv6Address | None = None
@@ -182,7 +197,7 @@ class MobileNode(Node):
             careof_address=self.hoa,
             home_registration=True,
             seq=self._random_seq(),
-            state="home",
+            state=RegistrationState.HOME,
         )
         self._htx = _HomeTx()
         self.cns: dict[IPv6Address, CNSession] = {}
@@ -254,11 +269,15 @@ class MobileNode(Node):
         if coa in self.home_prefix:
             self.return_home()
             return
-        if coa == self.coa and self.location == "away" and self.home.state in ("registering", "registered"):
+        if (
+            coa == self.coa
+            and self.location == Location.AWAY
+            and self.home.state in (RegistrationState.REGISTERING, RegistrationState.REGISTERED)
+        ):
             return
-        was_away = self.location in ("away", "detached")
+        was_away = self.location in (Location.AWAY, Location.DETACHED)
         self.coa = coa
-        self.location = "away"
+        self.location = Location.AWAY
         self.stats.inc("movements")
         if not was_away:
             self.emit(SetHomeAddress(self.hoa, self.config.home_prefix_len, away=True))
@@ -273,31 +292,38 @@ class MobileNode(Node):
             session.dereg = False
             session.bu_tx = 0
             session.home_cookie = session.careof_cookie = None
-            if session.state in ("rr", "bu_sent", "failed"):
-                session.state = "idle"
-        first = self.home.state not in ("registered",)
-        self.home.state = "registering"
+            if session.state in (
+                RouteOptimisationState.RR,
+                RouteOptimisationState.BU_SENT,
+                RouteOptimisationState.FAILED,
+            ):
+                session.state = RouteOptimisationState.IDLE
+        first = self.home.state not in (RegistrationState.REGISTERED,)
+        self.home.state = RegistrationState.REGISTERING
         self.home.careof_address = coa
         self._start_home_tx(self.config.home_lifetime, first=first)
 
     def coa_lost(self) -> None:
         """The care-of address went away (link down, DAD failed): stop sending until a new one."""
         self.coa = None
-        if self.location == "away":
-            self.location = "detached"
+        if self.location == Location.AWAY:
+            self.location = Location.DETACHED
         self.cancel_timer("home_bu")
         self._htx.outstanding = False
         for session in self.cns.values():
             self._cancel_cn_timers(session)
-        if self.home.state == "registering":
-            self.home.state = "detached"
+        if self.home.state == RegistrationState.REGISTERING:
+            self.home.state = RegistrationState.DETACHED
 
     def return_home(self) -> None:
         """Back on the home link: deregister with the home agent and the correspondents."""
-        if self.location == "home" and self.home.state in ("home", "deregistering"):
+        if self.location == Location.HOME and self.home.state in (
+            RegistrationState.HOME,
+            RegistrationState.DEREGISTERING,
+        ):
             return
-        was_away = self.location in ("away", "detached")
-        self.location = "home"
+        was_away = self.location in (Location.AWAY, Location.DETACHED)
+        self.location = Location.HOME
         self.coa = None
         self.cancel_timer("home_refresh")
         self.cancel_timer("home_expire")
@@ -305,19 +331,23 @@ class MobileNode(Node):
         if was_away:
             self.emit(SetHomeAddress(self.hoa, self.config.home_prefix_len, away=False))
         self.home.careof_address = self.hoa
-        self.home.state = "deregistering"
+        self.home.state = RegistrationState.DEREGISTERING
         self._start_home_tx(0, first=False)
         for session in self.cns.values():
             self._cancel_cn_timers(session)
-            if session.state in ("unsupported",):
+            if session.state in (RouteOptimisationState.UNSUPPORTED,):
                 continue
-            if session.installed_coa is not None or session.state in ("bound", "bu_sent", "rr"):
+            if session.installed_coa is not None or session.state in (
+                RouteOptimisationState.BOUND,
+                RouteOptimisationState.BU_SENT,
+                RouteOptimisationState.RR,
+            ):
                 session.dereg = True
                 session.bu_tx = 0
                 session.careof_token = None
                 self._start_rr(session, home=True, careof=False)
             else:
-                session.state = "idle"
+                session.state = RouteOptimisationState.IDLE
 
     def _start_home_tx(self, lifetime: int, *, first: bool) -> None:
         cfg = self.config
@@ -335,7 +365,7 @@ class MobileNode(Node):
             self.set_timer("home_bu", 1.0 - (now - recent[0]), self._send_home_bu)
             return
         recent.append(now)
-        dereg = self.home.state == "deregistering"
+        dereg = self.home.state == RegistrationState.DEREGISTERING
         self.home.seq = seq_add(self.home.seq)
         self.home.sent = now
         self.home.transmissions += 1
@@ -362,22 +392,24 @@ class MobileNode(Node):
     def _home_retransmit(self) -> None:
         if not self._htx.outstanding:
             return
-        if self.location == "detached" or (self.home.state != "deregistering" and self.coa is None):
+        if self.location == Location.DETACHED or (
+            self.home.state != RegistrationState.DEREGISTERING and self.coa is None
+        ):
             return
         self.stats.inc("home_bu_retransmissions")
         self._htx.timeout = min(self._htx.timeout * 2, MAX_BINDACK_TIMEOUT)
         self._send_home_bu()
 
     def _home_refresh(self) -> None:
-        if self.location != "away" or self.coa is None:
+        if self.location != Location.AWAY or self.coa is None:
             return
         self.stats.inc("home_refreshes")
         self._start_home_tx(self.config.home_lifetime, first=False)
 
     def _home_expired(self) -> None:
-        if self.home.state == "registered":
+        if self.home.state == RegistrationState.REGISTERED:
             self.stats.inc("home_binding_expired")
-            self.home.state = "registering"
+            self.home.state = RegistrationState.REGISTERING
 
     # ================================================================== after each input
 
@@ -397,17 +429,24 @@ class MobileNode(Node):
         towards every peer when the home agent has the new care-of address (except correspondents
         with route optimisation under way: they get theirs when bound), towards one correspondent
         when its binding has it."""
-        if not self.config.tcp_recovery or self.location != "away" or self.coa is None:
+        if not self.config.tcp_recovery or self.location != Location.AWAY or self.coa is None:
             return
-        if self.home.state == "registered" and self._resumed_home_coa != self.coa:
+        if self.home.state == RegistrationState.REGISTERED and self._resumed_home_coa != self.coa:
             self._resumed_home_coa = self.coa
             exclude = tuple(
-                p for p, s in self.cns.items() if s.state not in ("failed", "unsupported", "idle")
+                p
+                for p, s in self.cns.items()
+                if s.state
+                not in (
+                    RouteOptimisationState.FAILED,
+                    RouteOptimisationState.UNSUPPORTED,
+                    RouteOptimisationState.IDLE,
+                )
             )
             self.emit(ResumeTcp(self.hoa, None, exclude))
         for peer, session in self.cns.items():
             if (
-                session.state == "bound"
+                session.state == RouteOptimisationState.BOUND
                 and session.bul.careof_address == self.coa
                 and self._resumed_cn.get(peer) != self.coa
             ):
@@ -423,9 +462,9 @@ class MobileNode(Node):
         cfg = self.config
         if not (
             cfg.deregister_on_exit
-            and self.location == "away"
+            and self.location == Location.AWAY
             and self.coa is not None
-            and self.home.state in ("registered", "registering")
+            and self.home.state in (RegistrationState.REGISTERED, RegistrationState.REGISTERING)
         ):
             return False
         seq = seq_add(self.home.seq)
@@ -485,14 +524,14 @@ class MobileNode(Node):
         self._htx.outstanding = False
         self.cancel_timer("home_bu")
         self.home.last_status = ba.status
-        dereg = self.home.state == "deregistering"
+        dereg = self.home.state == RegistrationState.DEREGISTERING
         if dereg and (ba.accepted or ba.status == BAStatus.NOT_HOME_AGENT_FOR_THIS_MN):
             self._home_deregistered()
             return ACCEPTED
         if not ba.accepted:
             self.stats.inc(f"home_refused_{ba.status}")
             if ba.status in _FINAL_REFUSALS:
-                self.home.state = "failed"
+                self.home.state = RegistrationState.FAILED
             else:  # 128, 130 and unknown codes: try again later
                 self._htx.outstanding = True
                 self._htx.timeout = MAX_BINDACK_TIMEOUT
@@ -509,7 +548,7 @@ class MobileNode(Node):
 
     def _home_registered(self, ba: BindingAcknowledgement, granted: float) -> None:
         assert self.home.sent is not None and self.coa is not None
-        self.home.state = "registered"
+        self.home.state = RegistrationState.REGISTERED
         self.home.granted_lifetime = granted
         self.home.accepted = self.home.sent
         interval = granted * self.config.refresh_fraction
@@ -527,11 +566,14 @@ class MobileNode(Node):
                 self.emit(SetTunnel(self.coa, self.ha))
             self._tunnel_coa = self.coa
         for session in self.cns.values():
-            if session.state in ("unsupported", "failed"):
+            if session.state in (RouteOptimisationState.UNSUPPORTED, RouteOptimisationState.FAILED):
                 continue
-            if session.state == "bound" and session.bul.careof_address == self.coa:
+            if session.state == RouteOptimisationState.BOUND and session.bul.careof_address == self.coa:
                 continue
-            if session.state in ("rr", "bu_sent") and session.bul.careof_address == self.coa:
+            if (
+                session.state in (RouteOptimisationState.RR, RouteOptimisationState.BU_SENT)
+                and session.bul.careof_address == self.coa
+            ):
                 continue
             self._start_rr(
                 session,
@@ -540,14 +582,14 @@ class MobileNode(Node):
             )
 
     def _home_deregistered(self) -> None:
-        self.home.state = "home"
+        self.home.state = RegistrationState.HOME
         self.home.granted_lifetime = None
         self.home.accepted = None
         self.cancel_timer("home_refresh")
         self.cancel_timer("home_expire")
         if self._tunnel_coa is not None:
             self.emit(DelRouteViaTunnel(self.hoa))
-            if self.location == "home" and self.config.interfaces:
+            if self.location == Location.HOME and self.config.interfaces:
                 # back home and deregistered: neighbours must forget the home agent's proxy entry
                 self.emit(
                     AnnounceAddress(self.hoa, self.config.interfaces[0], self.hoa, DelRouteViaTunnel.kind)
@@ -561,14 +603,14 @@ class MobileNode(Node):
 
     def on_brr(self, pkt: ReceivedPacket, msg: BindingRefreshRequest) -> str:
         if pkt.src == self.ha:
-            if self.home.state != "registered" or self.location != "away":
+            if self.home.state != RegistrationState.REGISTERED or self.location != Location.AWAY:
                 return self._reject(reasons.UNSOLICITED)
             self._home_refresh()
             return ACCEPTED
         session = self.cns.get(pkt.src)
         if session is None:
             return self._reject(reasons.UNEXPECTED_SOURCE)
-        if session.state != "bound" or self.location != "away":
+        if session.state != RouteOptimisationState.BOUND or self.location != Location.AWAY:
             return self._reject(reasons.UNSOLICITED)
         self._start_rr(session, home=True, careof=True)
         return ACCEPTED
@@ -581,10 +623,14 @@ class MobileNode(Node):
             self.stats.inc("cn_unsupported")
             self._cancel_cn_timers(session)
             self._uninstall_ro(session)
-            session.state = "unsupported"
+            session.state = RouteOptimisationState.UNSUPPORTED
             return ACCEPTED
         if msg.status == BEStatus.UNKNOWN_BINDING_FOR_HAO and msg.home_address == self.hoa:
-            if self.location == "away" and self.home.state == "registered" and session.state == "bound":
+            if (
+                self.location == Location.AWAY
+                and self.home.state == RegistrationState.REGISTERED
+                and session.state == RouteOptimisationState.BOUND
+            ):
                 self.stats.inc("cn_binding_lost")
                 self._start_rr(session, home=True, careof=True)
                 return ACCEPTED
@@ -598,7 +644,7 @@ class MobileNode(Node):
             self.cancel_timer((key, session.peer))
 
     def _start_rr(self, session: CNSession, *, home: bool, careof: bool) -> None:
-        session.state = "rr"
+        session.state = RouteOptimisationState.RR
         if not session.dereg:
             session.bul.careof_address = self.coa or self.hoa
         if home:
@@ -622,7 +668,7 @@ class MobileNode(Node):
             return False
         self.stats.inc("cn_gave_up")
         self._cancel_cn_timers(session)
-        session.state = "failed"
+        session.state = RouteOptimisationState.FAILED
         session.home_cookie = session.careof_cookie = None
         session.dereg = False
         self._uninstall_ro(session)  # traffic to this correspondent goes through the tunnel again
@@ -633,7 +679,7 @@ class MobileNode(Node):
             return
         session.hoti_tx += 1
         hoti = HomeTestInit(cookie=session.home_cookie)
-        self.send(self.hoa, session.peer, hoti, via_tunnel=self.location == "away")
+        self.send(self.hoa, session.peer, hoti, via_tunnel=self.location == Location.AWAY)
         self.set_timer(("hoti", session.peer), session.hoti_timeout, lambda: self._retx_hoti(session))
 
     def _retx_hoti(self, session: CNSession) -> None:
@@ -657,7 +703,7 @@ class MobileNode(Node):
             return self._reject(reasons.UNEXPECTED_SOURCE)
         if pkt.dst != self.hoa:
             return self._reject(reasons.WRONG_DESTINATION)
-        if self.location == "away" and not pkt.via_tunnel:
+        if self.location == Location.AWAY and not pkt.via_tunnel:
             return self._reject(reasons.NOT_VIA_TUNNEL)
         if session.home_cookie is None or msg.cookie != session.home_cookie:
             return self._reject(reasons.UNMATCHED_COOKIE)
@@ -693,7 +739,11 @@ class MobileNode(Node):
         if session.dereg:
             self._send_cn_bu(session)
             return
-        if self.location != "away" or self.coa is None or not session.careof_token_fresh(now, self.coa):
+        if (
+            self.location != Location.AWAY
+            or self.coa is None
+            or not session.careof_token_fresh(now, self.coa)
+        ):
             return
         self._send_cn_bu(session)
 
@@ -733,7 +783,7 @@ class MobileNode(Node):
                 session.installed_coa = coa
             self.send(coa, session.peer, bu, hao=self.hoa)
         if self.config.cn_ack:
-            session.state = "bu_sent"
+            session.state = RouteOptimisationState.BU_SENT
             timeout = session.bul.retransmit_timeout = (
                 INITIAL_BINDACK_TIMEOUT
                 if session.bu_tx <= 1
@@ -762,11 +812,11 @@ class MobileNode(Node):
         session.resyncs = 0
         if session.dereg:
             session.dereg = False
-            session.state = "idle"
+            session.state = RouteOptimisationState.IDLE
             session.bul.granted_lifetime = None
             session.bul.accepted = None
             return
-        session.state = "bound"
+        session.state = RouteOptimisationState.BOUND
         session.bul.granted_lifetime = granted
         session.bul.accepted = session.bul.sent
         elapsed = self.now() - (session.bul.sent or self.now())
@@ -774,7 +824,7 @@ class MobileNode(Node):
         self.set_timer(("cn_refresh", session.peer), refresh, lambda: self._cn_refresh(session))
 
     def _cn_refresh(self, session: CNSession) -> None:
-        if self.location != "away" or session.state != "bound":
+        if self.location != Location.AWAY or session.state != RouteOptimisationState.BOUND:
             return
         self.stats.inc("cn_refreshes")
         now = self.now()
@@ -791,7 +841,7 @@ class MobileNode(Node):
             session.installed_coa = None
 
     def _cn_ba(self, pkt: ReceivedPacket, session: CNSession, ba: BindingAcknowledgement) -> str:
-        if session.state != "bu_sent" or session.kbm is None or session.auth_coa is None:
+        if session.state != RouteOptimisationState.BU_SENT or session.kbm is None or session.auth_coa is None:
             return self._reject(reasons.UNSOLICITED)
         if ba.status in (
             BAStatus.EXPIRED_HOME_NONCE_INDEX,
@@ -825,7 +875,7 @@ class MobileNode(Node):
         session.bul.last_status = ba.status
         if not ba.accepted:
             self.stats.inc(f"cn_refused_{ba.status}")
-            session.state = "failed"
+            session.state = RouteOptimisationState.FAILED
             self._uninstall_ro(session)
             return ACCEPTED
         self._cn_bound(session, ba.lifetime * LIFETIME_UNIT)
@@ -841,7 +891,7 @@ class MobileNode(Node):
                 "home_address": str(self.hoa),
                 "home_agent": str(self.ha),
                 "mode": self.config.mode,
-                "location": self.location,
+                "location": self.location.value,
                 "care_of_address": None if self.coa is None else str(self.coa),
                 "binding_update_list": [self.home.to_dict(now)] + [s.to_dict(now) for s in self.cns.values()],
                 "movement": self.detector.status(),

@@ -34,6 +34,7 @@ from mvpn_lab.mip6.core.actions import (
     SendRouterSolicitation,
     UseCachedRouter,
 )
+from mvpn_lab.vocabulary import MOVEMENT_DETECTIONS, MovementDetection
 
 ADDRESS_STATES = ("tentative", "optimistic", "preferred", "deprecated", "dadfailed", "removed")
 
@@ -88,14 +89,14 @@ class MovementDetector:
     def __init__(
         self,
         *,
-        mode: str,
+        mode: MovementDetection,
         home_prefix: IPv6Network,
         optimistic_dad: bool = False,
         prefix_cache: bool = False,
     ) -> None:
-        if mode not in ("ra", "l2"):
-            raise ValueError("movement detection mode must be ra or l2")
-        self.mode = mode
+        if mode not in MOVEMENT_DETECTIONS:  # callers outside the type checker
+            raise ValueError(f"movement detection mode must be one of {', '.join(MOVEMENT_DETECTIONS)}")
+        self.mode: MovementDetection = mode
         self.home_prefix = home_prefix
         self.optimistic_dad = optimistic_dad
         self.prefix_cache = prefix_cache and mode == "l2"

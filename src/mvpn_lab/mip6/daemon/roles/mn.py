@@ -12,7 +12,7 @@ from typing import Any
 
 from mvpn_lab.mip6.core.actions import Action, ReceivedPacket, ResumeTcp, SendMH
 from mvpn_lab.mip6.core.config import MNConfig
-from mvpn_lab.mip6.core.mn import MobileNode
+from mvpn_lab.mip6.core.mn import Location, MobileNode
 from mvpn_lab.mip6.daemon.io import parse_iw_ssid
 from mvpn_lab.mip6.daemon.kernel.mn import MNKernel
 from mvpn_lab.mip6.daemon.ndisc import ND_ROUTER_ADVERT, NdiscError, NdiscSocket, RawSender, parse_ra
@@ -227,7 +227,7 @@ class MobileNodeDriver(RoleDriver):
                 if (
                     event.state == "dadfailed"
                     and IPv6Address(event.address) == self.cfg.home_address
-                    and node.location == "home"
+                    and node.location == Location.HOME
                 ):
                     # the kernel ran DAD on the home address against the HA's proxy and it failed
                     # (the address is kept dadfailed, or deleted if SLAAC made it; see
