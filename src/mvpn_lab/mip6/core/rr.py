@@ -21,12 +21,14 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Address
+from typing import TypeVar
 
 from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME, OptionType
 from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
     BindingAuthorizationData,
     BindingUpdate,
+    MobilityOption,
     encode_mh,
 )
 
@@ -89,11 +91,15 @@ def authenticated_mh_data(raw_mh: bytes) -> bytes | None:
     return raw_mh[:4] + b"\0\0" + raw_mh[6 : total - AUTHENTICATOR_LENGTH]
 
 
-def sign(
-    msg: BindingUpdate | BindingAcknowledgement, kbm: bytes, careof: IPv6Address, correspondent: IPv6Address
-) -> BindingUpdate | BindingAcknowledgement:
+# the messages that carry a Binding Authorization Data option; sign() returns the type it is given
+_Signed = TypeVar("_Signed", BindingUpdate, BindingAcknowledgement)
+
+
+def sign(msg: _Signed, kbm: bytes, careof: IPv6Address, correspondent: IPv6Address) -> _Signed:
     """Return ``msg`` with a Binding Authorization Data option appended as the last option."""
-    kept = tuple(opt for opt in msg.options if not isinstance(opt, BindingAuthorizationData))
+    kept: tuple[MobilityOption, ...] = tuple(
+        opt for opt in msg.options if not isinstance(opt, BindingAuthorizationData)
+    )
     placeholder = replace(msg, options=(*kept, BindingAuthorizationData(bytes(AUTHENTICATOR_LENGTH))))
     data = authenticated_mh_data(encode_mh(placeholder))
     if data is None:  # only possible with hand-made padding in msg.options

@@ -150,7 +150,7 @@ class HostapdEvents:
 
     def receive(self) -> list[str]:
         """Messages waiting on the socket (without blocking)."""
-        out = []
+        out: list[str] = []
         while True:
             try:
                 data = self.sock.recv(4096)

@@ -36,6 +36,7 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from ipaddress import IPv6Address
 from typing import Any, TextIO
 
@@ -189,7 +190,7 @@ class Daemon:
         wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)
         wake_w.setblocking(False)
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         old_wakeup = -1
         status = 0
         try:
@@ -336,7 +337,7 @@ class Daemon:
         """Carry out the queued actions in order."""
         while self._queue:
             action = self._queue.pop(0)
-            self.guard(action.kind, lambda a=action: self._execute(a))
+            self.guard(action.kind, partial(self._execute, action))
 
     def _execute(self, action: Action) -> None:
         if isinstance(action, SendMH):

@@ -205,7 +205,7 @@ MobilityOption = (
 )
 
 # Options whose data length is fixed by RFC 6275.
-_FIXED_OPTION_LENGTH = {
+_FIXED_OPTION_LENGTH: dict[int, int] = {
     OptionType.BINDING_REFRESH_ADVICE: 2,
     OptionType.ALTERNATE_COA: 16,
     OptionType.NONCE_INDICES: 4,
@@ -287,7 +287,7 @@ def encode_options(options: tuple[MobilityOption, ...] | list[MobilityOption], o
 
 def strip_padding(msg: Message) -> Message:
     """The same message without Pad1/PadN options (for comparisons)."""
-    if not hasattr(msg, "options"):
+    if isinstance(msg, UnknownMessage):  # the one message without options
         return msg
     kept = tuple(opt for opt in msg.options if not isinstance(opt, Pad1 | PadN))
     return replace(msg, options=kept)
@@ -310,7 +310,7 @@ class _Base:
     payload_proto: int = field(default=IPPROTO_NONE, kw_only=True, compare=False)
     checksum: int = field(default=0, kw_only=True, compare=False)
 
-    MH_TYPE: ClassVar[int]
+    # MH_TYPE (ClassVar[int]) is declared by each known message, a property of UnknownMessage
     NAME: ClassVar[str]
     FIXED: ClassVar[int]  # octets of message data after the 6-octet header, before options
 
@@ -547,7 +547,7 @@ class UnknownMessage(_Base):
         return self.mh_type
 
 
-Message = (
+KnownMessage = (
     BindingRefreshRequest
     | HomeTestInit
     | CareOfTestInit
@@ -556,22 +556,20 @@ Message = (
     | BindingUpdate
     | BindingAcknowledgement
     | BindingError
-    | UnknownMessage
 )
+Message = KnownMessage | UnknownMessage
 
-MESSAGE_CLASSES: dict[int, type[_Base]] = {
-    cls.MH_TYPE: cls
-    for cls in (
-        BindingRefreshRequest,
-        HomeTestInit,
-        CareOfTestInit,
-        HomeTest,
-        CareOfTest,
-        BindingUpdate,
-        BindingAcknowledgement,
-        BindingError,
-    )
-}
+_KNOWN_CLASSES: tuple[type[KnownMessage], ...] = (
+    BindingRefreshRequest,
+    HomeTestInit,
+    CareOfTestInit,
+    HomeTest,
+    CareOfTest,
+    BindingUpdate,
+    BindingAcknowledgement,
+    BindingError,
+)
+MESSAGE_CLASSES: dict[int, type[KnownMessage]] = {cls.MH_TYPE: cls for cls in _KNOWN_CLASSES}
 
 MH_HEADER_LEN = 6  # Payload Proto, Header Len, MH Type, Reserved, Checksum
 

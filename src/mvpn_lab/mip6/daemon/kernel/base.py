@@ -20,6 +20,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any, Protocol
 
@@ -598,21 +599,16 @@ class KernelAdapter:
         """Remove everything this adapter installed, best effort (failures are logged)."""
         steps: list[tuple[str, Callable[[], Any]]] = list(self.teardown_first())
         for hoa in list(self.host_routes):
-            steps.append(
-                (
-                    f"route {hoa}",
-                    lambda a=hoa: self.run(["ip", "-6", "route", "del", f"{a}/128"], missing_ok=True),
-                )
-            )
+            route = ["ip", "-6", "route", "del", f"{hoa}/128"]
+            steps.append((f"route {hoa}", partial(self.run, route, missing_ok=True)))
         steps += self.teardown_routing()
         for name in sorted(set(self.tunnels) | self.parked):
-            steps.append(
-                (f"tunnel {name}", lambda n=name: self.run(["ip", "-6", "tunnel", "del", n], missing_ok=True))
-            )
+            tunnel = ["ip", "-6", "tunnel", "del", name]
+            steps.append((f"tunnel {name}", partial(self.run, tunnel, missing_ok=True)))
         for key in list(self.policies):
-            steps.append((f"policy {key}", lambda k=key: self.drop_policy(k)))
+            steps.append((f"policy {key}", partial(self.drop_policy, key)))
         for skey in list(self.states):
-            steps.append((f"state {skey}", lambda k=skey: self.drop_state(k)))
+            steps.append((f"state {skey}", partial(self.drop_state, skey)))
         for what, step in steps:
             try:
                 step()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
@@ -97,7 +98,7 @@ class HAKernel(KernelAdapter):
         if self.cfg.interface is not None:
             for addr in sorted(self.proxies):
                 argv = ["ip", "-6", "neigh", "del", "proxy", str(addr), "dev", self.cfg.interface]
-                steps.append((f"proxy {addr}", lambda v=argv: self.run(v, missing_ok=True)))
+                steps.append((f"proxy {addr}", partial(self.run, argv, missing_ok=True)))
         return steps
 
     def _do_set_tunnel(self, action: SetTunnel) -> None:
