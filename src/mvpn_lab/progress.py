@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.status import Status
 
 _console = Console(stderr=True, highlight=False)
 
@@ -26,7 +27,7 @@ class Step:
         self.started = time.monotonic()
         self.detail = ""
         self._last_print = self.started
-        self._status = None
+        self._status: Status | None = None  # the spinner, on a terminal
 
     @property
     def elapsed(self) -> float:

@@ -165,9 +165,10 @@ class CorrespondentPass:
                     continue
                 key = buf[p : p + 8]
             elif nh in mh:
-                key = self._mobility(ts, idx, buf, l3, end, missing)
-                if key is None:
+                mh_key = self._mobility(ts, idx, buf, l3, end, missing)
+                if mh_key is None:
                     continue
+                key = mh_key
             else:
                 continue
             found = get(key)

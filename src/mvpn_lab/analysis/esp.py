@@ -113,8 +113,9 @@ def parse_keys(data: Any) -> dict[int, EspKey]:
                 raise LabError(
                     f"keys file: {name}: rfc4106(gcm(aes)) key must be an AES key plus a 4-byte salt"
                 )
-            nested = entry.get("aead") if isinstance(entry.get("aead"), dict) else entry
-            icv_bits = int(nested.get("icv_bits", entry.get("icv_bits", 128)))
+            aead = entry.get("aead")
+            nested = aead if isinstance(aead, dict) else entry
+            icv_bits = int(nested["icv_bits"] if "icv_bits" in nested else entry.get("icv_bits", 128))
             if icv_bits not in (64, 96, 128):
                 raise LabError(f"keys file: {name}: icv_bits must be 64, 96 or 128")
             keys[spi] = EspKey(spi, "gcm", key[:-4], salt=key[-4:], icv_len=icv_bits // 8)
@@ -127,7 +128,8 @@ def parse_keys(data: Any) -> dict[int, EspKey]:
         auth_algo, auth_key = _part(entry, "auth")
         if auth_algo not in _AUTH:
             raise LabError(f"keys file: {name}: authentication {auth_algo or '(none)'!r} is not supported")
-        nested_auth = entry.get("auth") if isinstance(entry.get("auth"), dict) else {}
+        auth = entry.get("auth")
+        nested_auth = auth if isinstance(auth, dict) else {}
         icv_len = _AUTH[auth_algo][1]
         if "trunc_bits" in nested_auth:
             icv_len = int(nested_auth["trunc_bits"]) // 8
@@ -164,12 +166,12 @@ def decrypt(key: EspKey, esp: bytes) -> tuple[int, bytes]:
         iv = esp[8:16]
         body = esp[16 : len(esp) - key.icv_len]
         tag = esp[len(esp) - key.icv_len :]
-        decryptor = Cipher(
+        gcm = Cipher(
             algorithms.AES(key.enc_key), modes.GCM(key.salt + iv, tag, min_tag_length=key.icv_len)
         ).decryptor()
-        decryptor.authenticate_additional_data(esp[:8])
+        gcm.authenticate_additional_data(esp[:8])
         try:
-            plain = decryptor.update(body) + decryptor.finalize()
+            plain = gcm.update(body) + gcm.finalize()
         except InvalidTag:
             raise EspError("ICV check failed (wrong key?)") from None
     else:
@@ -185,8 +187,8 @@ def decrypt(key: EspKey, esp: bytes) -> tuple[int, bytes]:
         body = signed[8 + iv_len :]
         if len(body) % 16:
             raise EspError("ciphertext is not a whole number of AES blocks")
-        decryptor = Cipher(algorithms.AES(key.enc_key), modes.CBC(signed[8:24])).decryptor()
-        plain = decryptor.update(body) + decryptor.finalize()
+        cbc = Cipher(algorithms.AES(key.enc_key), modes.CBC(signed[8:24])).decryptor()
+        plain = cbc.update(body) + cbc.finalize()
     if len(plain) < 2:
         raise EspError("decrypted payload too short")
     pad_len = plain[-2]

@@ -160,7 +160,9 @@ def mean_bars(
     step = 0.8 / max(1, len(series))
     cmap = plt.get_cmap("tab10")
     for j, name in enumerate(series):
-        xs, ys, errs = [], [], [[], []]
+        xs: list[float] = []
+        ys: list[float] = []
+        errs: tuple[list[float], list[float]] = ([], [])  # below and above the mean
         for i, row in enumerate(rows):
             mean, ci = means.get((row, name), (None, None))
             if mean is None:
@@ -171,10 +173,10 @@ def mean_bars(
             errs[0].append(mean - lo)
             errs[1].append(hi - mean)
         ax.bar(xs, ys, width=step * 0.9, color=cmap(j % 10), label=name, yerr=errs, capsize=2)
-    paper_x = [i for i, row in enumerate(rows) if paper.get(row) is not None]
-    if paper_x:
-        ax.scatter(paper_x, [paper[rows[i]] for i in paper_x], marker="D", color="black", s=20, zorder=4,
-                   label="paper avg")  # fmt: skip
+    paper_points = [(i, avg) for i, row in enumerate(rows) if (avg := paper.get(row)) is not None]
+    if paper_points:
+        paper_x, paper_y = zip(*paper_points, strict=True)
+        ax.scatter(paper_x, paper_y, marker="D", color="black", s=20, zorder=4, label="paper avg")
     ax.set_xticks(range(len(rows)), rows, rotation=25, ha="right", fontsize=7)
     ax.set_ylabel("mean total handover time (s)")
     ax.set_title(title, fontsize=10)

@@ -70,6 +70,12 @@ def _na(c: dict[str, Any], phase: str, text: str) -> str:
     return "n/a" if c["mip6"] != "ro" and phase in RO_ONLY else text
 
 
+def _flag(value: object, yes: str, no: str) -> str:
+    """``yes`` or ``no`` for a recorded boolean, ``-`` when it was not recorded."""
+    labels: dict[object, str] = {True: yes, False: no}
+    return labels.get(value, "-")
+
+
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -286,9 +292,9 @@ def _run_blocks(analysis: RunAnalysis, summary: dict[str, Any], fig_dir: Path) -
         shares = [_na(c, m, _pct(c["phase_share_pct"].get(m))) for m in MILESTONES]
         rows.append([c["id"], "this run", *shares])
         paper = c["paper"] or {}
-        shares = paper.get("phase_share_pct")
-        if shares:
-            rows.append(["", "paper", *[_pct(shares.get(m)) for m in MILESTONES]])
+        paper_shares = paper.get("phase_share_pct")
+        if paper_shares:
+            rows.append(["", "paper", *[_pct(paper_shares.get(m)) for m in MILESTONES]])
     blocks.append(Table(["configuration", "source", *PHASE_HEADERS], rows))
 
     blocks.append(Heading(2, "Mean phase times (s)"))
@@ -364,9 +370,9 @@ def _run_blocks(analysis: RunAnalysis, summary: dict[str, Any], fig_dir: Path) -
                     clock.method if clock else "no CN capture",
                     _num(cn.get("data_resumed_sent_s")),
                     _num(h.data_resumed_s),
-                    {True: "yes", False: "NO"}.get(cn.get("saw_bu"), "-"),
+                    _flag(cn.get("saw_bu"), "yes", "NO"),
                     _num(cn.get("bu_cn_received_s")),
-                    {True: "ok", False: "FAILED"}.get(rep.transfer.get("sha256_ok"), "-"),
+                    _flag(rep.transfer.get("sha256_ok"), "ok", "FAILED"),
                 ]
             )
     blocks.append(

@@ -95,10 +95,10 @@ def paper_row(test: str, config: Configuration, paper: dict[str, Any] | None = N
     ]
     exact = [r for r in rows if r.get("mip6") == config.mip6]
     wildcard = [r for r in rows if r.get("mip6") == "any"]
-    chosen = (exact or wildcard or [None])[0]
-    if chosen is None:
+    candidates = exact or wildcard
+    if not candidates:
         return None
-    return {"test": key, **chosen}
+    return {"test": key, **candidates[0]}
 
 
 def _phase_means(handovers: list[HandoverResult], ro: bool) -> dict[str, float | None]:
