@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mvpn_lab import __version__
 from mvpn_lab.analysis.crosscheck import (
@@ -24,6 +24,7 @@ from mvpn_lab.analysis.pcapstream import CaptureError, CaptureReader
 from mvpn_lab.analysis.phases import MILESTONES, NA, MilestoneResult, find_milestones
 from mvpn_lab.analysis.rundir import Configuration, Events, Rep, RunFolder, load_events, load_run
 from mvpn_lab.analysis.signals import DataHit, Signal
+from mvpn_lab.vocabulary import Direction
 
 CSV_COLUMNS = (
     "config",
@@ -49,7 +50,7 @@ class HandoverResult:
     config: Configuration
     rep: int
     index: int
-    direction: str
+    direction: Direction | Literal[""]  # "": a placeholder for a repetition without handovers
     t0: float | None
     from_ssid: str = ""
     to_ssid: str = ""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from mvpn_lab.analysis.signals import DataHit, Signal
 from mvpn_lab.mip6.wire.constants import BAStatus
+from mvpn_lab.vocabulary import Direction, Mip6Mode
 
 MILESTONES = ("ra", "bu_ha", "ba_ha", "coti", "cot", "bu_cn", "next_tcp")
 SIGNAL_MILESTONES = MILESTONES[:-1]
@@ -34,7 +35,7 @@ NA = "n/a"
 BA_ACCEPTED_MAX = int(BAStatus.REASON_UNSPECIFIED) - 1
 
 
-def required_milestones(mip6: str, direction: str) -> tuple[str, ...]:
+def required_milestones(mip6: Mip6Mode, direction: Direction) -> tuple[str, ...]:
     """Milestones a complete handover must have.
 
     Returning home under route optimisation needs no care-of test (RFC 6275,
@@ -78,7 +79,7 @@ def _in_prefixes(address: str | None, prefixes: Iterable[str]) -> bool:
 
 
 def find_milestones(
-    signals: list[Signal], t0: float, start: Signal, mip6: str, direction: str
+    signals: list[Signal], t0: float, start: Signal, mip6: Mip6Mode, direction: Direction
 ) -> MilestoneResult:
     """Pick the milestones out of a window's signalling (``signals`` in capture order).
 

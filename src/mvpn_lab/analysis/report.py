@@ -19,6 +19,7 @@ from mvpn_lab.analysis import figures
 from mvpn_lab.analysis.analyze import RunAnalysis
 from mvpn_lab.analysis.phases import MILESTONES, RO_ONLY
 from mvpn_lab.analysis.summary import describe, summarize
+from mvpn_lab.vocabulary import DIRECTIONS
 
 PHASE_HEADERS = [figures.PHASE_LABELS[m] for m in MILESTONES]
 
@@ -175,7 +176,7 @@ def _direction_blocks(configs: list[dict[str, Any]]) -> list[Block]:
     rows = []
     for c in configs:
         cells = [c["id"]]
-        for direction in ("away", "home"):
+        for direction in DIRECTIONS:
             group = c.get("by_direction", {}).get(direction)
             t = group["total_s"] if group else {}
             cells.append(str(group["n"]) if group else "0")

@@ -15,6 +15,7 @@ import yaml
 from mvpn_lab.analysis.analyze import HandoverResult, RunAnalysis
 from mvpn_lab.analysis.phases import MILESTONES, RO_ONLY
 from mvpn_lab.analysis.rundir import Configuration
+from mvpn_lab.vocabulary import DIRECTIONS
 
 PAPER_TESTS = ("test2_wlan_horizontal", "test3_wlan_gprs_vertical", "test4_wlan_umts_vertical")
 _PROFILE_TEST = {"wlan": PAPER_TESTS[0], "gprs": PAPER_TESTS[1], "umts": PAPER_TESTS[2]}
@@ -153,7 +154,7 @@ def configuration_summary(analysis: RunAnalysis, config: Configuration) -> dict[
         "data_resumed_s": describe(resumed),
         "by_direction": {
             direction: _group([h for h in complete if h.direction == direction], ro)
-            for direction in ("away", "home")
+            for direction in DIRECTIONS
             if any(h.direction == direction for h in complete)
         },
     }
