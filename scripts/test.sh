@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: setup, static checks,
-# unit tests, then everything on the virtual twin (molecule role scenarios,
+# type checks, unit tests, then everything on the virtual twin (molecule role scenarios,
 # site.yml idempotence, preflight, Tests 1, 2 and 4, MIPv6 security,
 # impairment). pytest drives the twin part, so its closing line is the
 # suite's verdict.
@@ -16,6 +16,10 @@ export PATH="$here/.venv/bin:$PATH"
 
 stage "ruff"
 ruff check .
+
+stage "mypy (src/, then the collection's plugins; configuration in pyproject.toml)"
+mypy
+mypy -p ansible_collections.mvpn.lab.plugins
 
 stage "ansible-lint --profile production"
 ansible-lint --profile production
