@@ -113,7 +113,7 @@ _KINDS = {
 def _is(value, kind, nullable):
     if value is None:
         return nullable
-    types, _ = _KINDS[kind]
+    types = _KINDS[kind][0]
     if isinstance(value, bool) and kind in ("int", "number"):
         return False
     return isinstance(value, types)

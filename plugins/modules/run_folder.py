@@ -15,7 +15,7 @@ description:
     C(outcome.json) (each with C(schema_version)) live in the collection's C(module_utils/runfolder.py);
     the experiment runner and the analyser read through the same file.
   - Every result has RV(mvpn_run_step), the step of the run it is (C(created), C(resumed), C(opened),
-    C(recorded), C(finished), C(judged)): C(mvpn-lab run) follows a run by this key in Ansible's events.
+    C(recorded), C(finished), C(judged)); C(mvpn-lab run) follows a run by this key in Ansible's events.
   - With O(state=started), creates C(BASE/TEST/UTC-TIMESTAMP/) and writes C(manifest.json). A folder is
     never reused; if the timestamp's folder exists, a suffix C(-2), C(-3)... is added.
   - With O(state=resumed), reopens an interrupted run folder O(path) of test O(test). A repetition
@@ -24,10 +24,10 @@ description:
     C(-3)... if taken), never deleted or overwritten. Appends the time to C(resumptions) in
     C(manifest.json) and drops its C(ended_at) and C(files), which the next O(state=finished) rewrites.
   - With O(state=opened), creates the folder C(CONFIG/rep-NN/) of repetition O(repetition) of
-    O(configuration) in the run folder O(path): the repetition begins.
+    O(configuration) in the run folder O(path); the repetition begins.
   - With O(state=recorded), writes that repetition's C(events.json) from the results of its handover,
     transfer and capture tasks (O(handovers), O(transfer), O(captures)) and of its hosts (O(hosts),
-    O(took_part), O(hosts_down), O(errors)): the repetition is complete. Returns its verdict.
+    O(took_part), O(hosts_down), O(errors)); the repetition is then complete. Returns its verdict.
   - With O(state=finished), writes C(summary.json) (or O(summary_file)) into an existing run folder,
     adds the end time and the sha256 of every file of the folder to C(manifest.json). With
     O(outcome_from_events=true) the summary is built from the repetitions' C(events.json) files.
@@ -76,7 +76,7 @@ options:
   took_part:
     description:
       - With O(state=recorded), the hosts that ran this repetition. The other O(hosts) failed before it
-        and took no part: C(hosts_absent) in C(events.json), and the repetition fails.
+        and took no part (C(hosts_absent) in C(events.json)), and the repetition fails.
     type: list
     elements: str
     default: []
