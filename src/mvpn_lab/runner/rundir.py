@@ -86,16 +86,6 @@ def failure_reason(events: Any) -> str | None:
     return None if reason is None else str(reason)
 
 
-def events_reason(path: Path) -> str | None:
-    """The failure reason of a complete repetition from its events.json (None: it passed)."""
-    runfolder = schema()
-    try:
-        events, _notes = runfolder.read_events(path)
-    except runfolder.SchemaError as exc:
-        return f"events.json unreadable: {runfolder.detail(exc, str(path))}"
-    return failure_reason(events)
-
-
 @dataclass
 class Outcome:
     """The repetitions that passed, failed (with their reason) and are missing."""
@@ -123,16 +113,6 @@ def outcome_of(summary: dict[str, Any], source: str = "outcome.json") -> Outcome
             outcome.failed.append((name, str(entry.get("reason") or "failed")))
     outcome.missing = [str(m) for m in summary.get("missing") or []]
     return outcome
-
-
-def read_outcome(run_dir: Path) -> Outcome | None:
-    """outcome.json of a run folder; None if absent or unusable."""
-    runfolder = schema()
-    try:
-        summary, _notes = runfolder.read_outcome(run_dir)
-    except runfolder.SchemaError:
-        return None
-    return outcome_of(summary)
 
 
 def outcome_from_folder(run_dir: Path, plan: Plan) -> Outcome:
