@@ -101,3 +101,16 @@ def test_handovers_json_follows_the_schema(tmp_path: Path) -> None:
     details = json.loads(write_analysis(analysis)["details"].read_text())
     assert details["schema_version"] == schema.SCHEMA_VERSION
     assert schema.check_handovers(details) is not None
+
+
+def test_the_report_names_the_runs_times_from_the_schemas_fields(tmp_path: Path) -> None:
+    from mvpn_lab.analysis import write_report
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(TWIN, run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest.update(schema_version=1, started_at="2026-11-26T22:19:57.1Z", ended_at="2026-11-26T22:40:00.2Z")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    analysis = analyze_run(run_dir, diag=Diagnostics(stream=io.StringIO()))
+    report = write_report([analysis])["markdown"].read_text()
+    assert "started 2026-11-26T22:19:57.1Z, ended 2026-11-26T22:40:00.2Z" in report
