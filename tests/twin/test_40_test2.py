@@ -93,7 +93,11 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
         for n in range(1, REPETITIONS + 1):
             rep = run / config / f"rep-{n:02d}"
             events = json.loads((rep / "events.json").read_text())
-            assert [h["to_ssid"] for h in events["handovers"]] == ["VISITME", "LOCAL"]
+            assert events["schema_version"] == 1
+            assert [(h["direction"], h["to_ssid"]) for h in events["handovers"]] == [
+                ("away", "VISITME"),
+                ("home", "LOCAL"),
+            ]
             for h in events["handovers"]:
                 assert h["ok"] and h["associated_at"] > h["handover_at"]
             assert events["transfer"]["sha256_ok"] is True

@@ -22,7 +22,7 @@ from mvpn_lab.analysis.milestones import MobileNodePass, Window, make_windows
 from mvpn_lab.analysis.packets import MH_BA
 from mvpn_lab.analysis.pcapstream import CaptureError, CaptureReader
 from mvpn_lab.analysis.phases import MILESTONES, NA, MilestoneResult, find_milestones
-from mvpn_lab.analysis.rundir import Configuration, Events, Rep, RunFolder, load_events, load_run
+from mvpn_lab.analysis.rundir import Configuration, Events, Rep, RunFolder, load_events, load_run, schema
 from mvpn_lab.analysis.signals import DataHit, Signal
 from mvpn_lab.vocabulary import Direction
 
@@ -144,7 +144,7 @@ class _RepAnalyser:
         return result
 
     def run(self) -> RepResult:
-        events = load_events(self.rep.path / "events.json", self.diag)
+        events = load_events(self.rep.path / "events.json", self.diag, self.folder.home_ssid)
         if isinstance(events, str):
             return self.placeholder(events)
         if not events.handovers:
@@ -507,6 +507,8 @@ def handover_details(analysis: RunAnalysis) -> dict[str, Any]:
         )
     return _round(
         {
+            # the run folder's schema (plugins/module_utils/runfolder.py: check_handovers)
+            "schema_version": schema().SCHEMA_VERSION,
             "test": analysis.folder.test,
             "run": analysis.folder.run,
             "analyser": {"version": __version__, "esp_keys_given": analysis.keys_used},

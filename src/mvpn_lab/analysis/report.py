@@ -217,8 +217,9 @@ def _run_blocks(analysis: RunAnalysis, summary: dict[str, Any], fig_dir: Path) -
     manifest = folder.manifest
     handovers = analysis.handovers
     complete = sum(1 for h in handovers if h.complete)
-    started = manifest.get("start", manifest.get("start_time", "?"))
-    ended = manifest.get("end", manifest.get("end_time", "?"))
+    # started_at / ended_at: the run folder's schema (module_utils/runfolder.py); the others: older names
+    started = manifest.get("started_at") or manifest.get("start", manifest.get("start_time", "?"))
+    ended = manifest.get("ended_at") or manifest.get("end", manifest.get("end_time", "?"))
     keys = (
         "given (ESP payload confirmed by decryption)"
         if analysis.keys_used

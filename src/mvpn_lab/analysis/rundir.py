@@ -1,12 +1,18 @@
 """Reading a run folder: manifest.json, configurations, repetitions and events.json.
 
-Layout (written by the test runner)::
+Layout (written by ``mvpn.lab.run_folder``)::
 
     results/<test>/<UTC-timestamp>/
       manifest.json
       <config-id>/rep-<NN>/mn.pcap      MN WLAN interface
       <config-id>/rep-<NN>/cn.pcap      CN backbone interface
-      <config-id>/rep-<NN>/events.json  handovers (times in the MN's clock) and transfer result
+      <config-id>/rep-<NN>/events.json  handovers (times in the MN's clock, direction) and transfer result
+
+The files' schema is the collection's ``plugins/module_utils/runfolder.py`` (imported by name,
+:func:`mvpn_lab.collection.module_utils`): manifest.json and events.json are read through it. A
+folder written before the schema (no ``schema_version``) is read with a note; its handovers have no
+``direction``, which then comes from the SSID they went to (the manifest's home SSID, else the
+schema's rule for such folders).
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mvpn_lab.analysis.diagnostics import Diagnostics
+from mvpn_lab.collection import module_utils
 from mvpn_lab.errors import LabError
 
-HOME_SSID = "LOCAL"
 CAPTURE_NAMES = {
     "mn": ("mn.pcap", "mn.pcapng", "mn.pcap.gz"),
     "cn": ("cn.pcap", "cn.pcapng", "cn.pcap.gz"),
@@ -99,6 +106,13 @@ class RunFolder:
     configurations: list[Configuration]
     reps: dict[str, list[Rep]]
     checksums: dict[str, str]
+    #: the home network's SSID: how a handover without a recorded direction is told (old folders)
+    home_ssid: str | None = None
+
+
+def schema() -> ModuleType:
+    """The run folder's schema (the collection's ``plugins/module_utils/runfolder.py``)."""
+    return module_utils("runfolder")
 
 
 def parse_config_id(config_id: str) -> dict[str, str]:
@@ -210,15 +224,18 @@ def load_run(run_dir: Path | str, diag: Diagnostics) -> RunFolder:
     path = Path(run_dir)
     if not path.is_dir():
         raise LabError(f"{path}: not a directory", 2)
-    manifest_path = path / "manifest.json"
-    if not manifest_path.is_file():
-        raise LabError(f"{path}: not a run folder (no manifest.json)", 2)
+    runfolder = schema()
+    manifest_path = path / runfolder.MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LabError(f"{manifest_path}: unreadable manifest ({type(exc).__name__}: {exc})", 2) from None
-    if not isinstance(manifest, dict):
-        raise LabError(f"{manifest_path}: manifest is not a JSON object", 2)
+        manifest, notes = runfolder.read_manifest(path)
+    except runfolder.SchemaError as exc:
+        raise LabError(str(exc), 2) from None
+    home_ssid = runfolder.home_ssid(manifest)
+    for note in notes:
+        if home_ssid is None:
+            home_ssid = runfolder.LEGACY_HOME_SSID
+            note += f"; a handover without a direction counts as going home when it goes to {home_ssid}"
+        diag.warn(manifest_path, note)
     raw_configs = manifest.get("configurations")
     if not isinstance(raw_configs, list) or not raw_configs:
         raise LabError(f"{manifest_path}: manifest lists no configurations", 2)
@@ -261,11 +278,17 @@ def load_run(run_dir: Path | str, diag: Diagnostics) -> RunFolder:
         raise LabError(f"{path}: no rep-NN folders for any configuration", 2)
     test = str(manifest.get("test") or path.parent.name)
     run = str(manifest.get("run") or path.name)
-    return RunFolder(path, manifest, test, run, addresses, configs, reps, _checksums(manifest))
+    return RunFolder(path, manifest, test, run, addresses, configs, reps, _checksums(manifest), home_ssid)
 
 
-def load_events(path: Path, diag: Diagnostics) -> Events | str:
-    """Read events.json; return the reason slug if it cannot be used."""
+def load_events(path: Path, diag: Diagnostics, home_ssid: str | None = None) -> Events | str:
+    """Read events.json; return the reason slug if it cannot be used.
+
+    A handover's direction is the one events.json records; for one without (a folder written before
+    the run-folder schema), it is home when it went to ``home_ssid`` (the run folder's, see
+    :class:`RunFolder`), else away. A file that does not follow the schema is warned about and read
+    as far as it goes.
+    """
     if not path.is_file():
         diag.warn(path, "missing; the handovers of this repetition cannot be analysed")
         return "events.json-missing"
@@ -277,6 +300,14 @@ def load_events(path: Path, diag: Diagnostics) -> Events | str:
     if not isinstance(data, dict) or not isinstance(data.get("handovers"), list):
         diag.warn(path, "has no 'handovers' list")
         return "events.json-unreadable"
+    runfolder = schema()
+    if runfolder.version_of(data) >= 1:
+        try:
+            runfolder.check_events(data, path.name)
+        except runfolder.SchemaError as exc:
+            diag.warn(path, f"does not follow the run-folder schema: {exc}")
+    if home_ssid is None:
+        home_ssid = runfolder.LEGACY_HOME_SSID
     events = Events(transfer=data.get("transfer") if isinstance(data.get("transfer"), dict) else {})
     captures = data.get("captures")
     for role, stats in captures.items() if isinstance(captures, dict) else ():
@@ -296,7 +327,9 @@ def load_events(path: Path, diag: Diagnostics) -> Events | str:
         except (TypeError, ValueError):
             assoc_f = None
         to_ssid = str(item.get("to_ssid", ""))
-        direction = "home" if to_ssid == HOME_SSID else "away"
+        direction = item.get("direction")
+        if direction not in runfolder.DIRECTIONS:
+            direction = "home" if to_ssid == home_ssid else "away"
         raw.append((t0, str(item.get("from_ssid", "")), to_ssid, assoc_f, direction))
     raw.sort(key=lambda r: r[0])
     events.handovers = [HandoverEvent(i, *r) for i, r in enumerate(raw)]

@@ -8,7 +8,6 @@ the elapsed time, the ETA and the current step) below the log lines. Elsewhere (
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from types import TracebackType
 
@@ -26,12 +25,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from mvpn_lab.runner.events import VERDICT_TASK, TaskFailed, shorten
+from mvpn_lab.runner.events import TaskFailed, shorten
 from mvpn_lab.runner.matrix import Plan
 from mvpn_lab.runner.rundir import Outcome
-
-#: the tasks of one repetition (playbooks/tasks/handover_repetition.yml) end with ", CONFIG/rep-NN"
-REPETITION_TASK = re.compile(r", [\w.-]+/rep-\d+$")
 
 # The ETA is the mean time per repetition of this session: keep every sample (rich's default
 # window, 30 s, is shorter than one repetition).
@@ -124,12 +120,10 @@ def print_report(
 ) -> None:
     """The final lines: the repetitions that failed or are missing, the run folder and the report.
     ``resume_hint`` is the command that runs the rest (default: the test's with --resume only)."""
-    # The playbook's last task fails when a repetition failed, and a repetition's own failed tasks
-    # are rescued into its events.json: when the playbook got to its end (outcome.json), the
-    # table says that better than "the playbook failed".
-    expected = bool(failures) and all(
-        f.task.startswith(VERDICT_TASK) or REPETITION_TASK.search(f.task) for f in failures
-    )
+    # The playbook's verdict (run_folder: judged) fails when a repetition failed, and a
+    # repetition's own failed tasks are rescued into its events.json: when the playbook got to its
+    # end (outcome.json), the table says that better than "the playbook failed".
+    expected = bool(failures) and all(f.expected for f in failures)
     reached_end = outcome is not None and outcome.source == "outcome.json"
     if not playbook_ok and not (expected and reached_end and outcome is not None and not outcome.ok):
         last = failures[-1] if failures else None

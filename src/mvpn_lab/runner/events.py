@@ -1,13 +1,18 @@
 """Turn ansible-runner events into what the runner shows: steps, the run folder, finished repetitions.
 
 ansible-runner calls the event handler with one dict per Ansible callback event (``event``,
-``event_data`` with ``task``, ``host``, ``res``...). The runner recognises:
+``event_data`` with ``task``, ``host``, ``res``...). The runner follows the run by the result key
+``mvpn_run_step`` of ``mvpn.lab.run_folder`` (the run folder's schema,
+``plugins/module_utils/runfolder.py``), never by a task's name:
 
-* ``playbook_on_task_start``: the current step (the task's name);
-* ``runner_on_ok`` of the run folder task (its name starts with ``Create the run folder`` or
-  ``Reopen the run folder``) whose result has ``path``: the run folder;
-* ``runner_on_ok`` whose ``res.dest`` ends with ``/<config>/rep-NN/events.json`` (the copy task
-  ``Record the events, ...``): a repetition is complete;
+* ``playbook_on_task_start``: the current step (the task's name, shown as it is);
+* ``created`` / ``resumed``: the run folder (``path``) and its manifest;
+* ``opened``: a repetition begins: a task that fails from here to its ``recorded`` is the
+  repetition's own failure, which its events.json records;
+* ``recorded``: a repetition is complete (``name``, its verdict in ``outcome``);
+* ``finished`` with a summary that lists ``repetitions``: outcome.json was written (the playbook
+  got to its end);
+* ``judged`` failed: the playbook's verdict that some repetition failed (the runner's table says why);
 * ``runner_on_failed`` (not ignored) and ``runner_on_unreachable``: a task failed on a host.
 """
 
@@ -20,14 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mvpn_lab.runner.matrix import Plan, rep_name
+from mvpn_lab.runner.matrix import Plan
 
-RUN_FOLDER_TASKS = ("Create the run folder", "Reopen the run folder")
-#: The playbook's last task, which fails when a repetition failed (the runner's table says why).
-VERDICT_TASK = "Report the result"
-EVENTS_DEST = re.compile(r"/([^/]+)/rep-(\d+)/events\.json$")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TAIL_LINES = 6
+#: the result key of mvpn.lab.run_folder and its values (module_utils/runfolder.py: STEP_*)
+STEP_KEY = "mvpn_run_step"
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,20 @@ class StepStarted:
 @dataclass(frozen=True)
 class RunFolder:
     path: Path
+    manifest: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class RepetitionDone:
     name: str
-    events_path: Path
+    #: None: it passed; else why not (mvpn.lab.run_folder's verdict, module_utils/repetition.py)
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    #: the content of outcome.json as mvpn.lab.run_folder wrote it
+    summary: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -52,9 +63,12 @@ class TaskFailed:
     task: str
     message: str
     unreachable: bool
+    #: accounted for in the run folder: a failure inside a repetition (in its events.json) or the
+    #: playbook's verdict on the repetitions (outcome.json)
+    expected: bool = False
 
 
-Notice = StepStarted | RunFolder | RepetitionDone | TaskFailed
+Notice = StepStarted | RunFolder | RepetitionDone | RunFinished | TaskFailed
 
 
 def shorten(text: str, width: int = 60) -> str:
@@ -76,6 +90,15 @@ def _message(res: Any) -> str:
     return ""
 
 
+def _reason(outcome: Any) -> str | None:
+    """The reason of a repetition's outcome entry (None: it passed)."""
+    if not isinstance(outcome, dict):
+        return "no verdict recorded"
+    if outcome.get("passed") is True:
+        return None
+    return " ".join(str(outcome.get("reason") or "failed").split())
+
+
 class EventTracker:
     """Follows the events of one playbook run against a plan."""
 
@@ -85,6 +108,10 @@ class EventTracker:
         self.done: set[str] = set(done) & self.planned
         self.run_dir = run_dir
         self.step = ""
+        #: the repetition between its run_folder steps opened and recorded
+        self.open_repetition: str | None = None
+        #: outcome.json, once mvpn.lab.run_folder wrote it in this run
+        self.summary: dict[str, Any] | None = None
         self.failures: list[TaskFailed] = []
         #: the last lines ansible-playbook printed (why it stopped, when no task failed)
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -94,6 +121,29 @@ class EventTracker:
         self.plan = plan
         self.planned = set(plan.names())
         self.done &= self.planned
+
+    def _run_step(self, res: dict[str, Any]) -> Notice | None:
+        step = res.get(STEP_KEY)
+        if step in ("created", "resumed") and res.get("path"):
+            self.run_dir = Path(str(res["path"]))
+            manifest = res.get("manifest")
+            return RunFolder(self.run_dir, manifest if isinstance(manifest, dict) else None)
+        if step == "opened":
+            self.open_repetition = str(res.get("name") or "") or None
+            return None
+        if step == "recorded":
+            self.open_repetition = None
+            name = str(res.get("name") or "")
+            if name in self.planned and name not in self.done:
+                self.done.add(name)
+                return RepetitionDone(name, _reason(res.get("outcome")))
+            return None
+        if step == "finished":
+            summary = res.get("summary")
+            if isinstance(summary, dict) and isinstance(summary.get("repetitions"), list):
+                self.summary = summary
+                return RunFinished(summary)
+        return None
 
     def handle(self, event: dict[str, Any]) -> Notice | None:
         for line in ANSI.sub("", str(event.get("stdout") or "")).splitlines():
@@ -107,23 +157,20 @@ class EventTracker:
             return StepStarted(task)
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
         if kind == "runner_on_ok":
-            if task.startswith(RUN_FOLDER_TASKS) and res.get("path"):
-                self.run_dir = Path(str(res["path"]))
-                return RunFolder(self.run_dir)
-            dest = res.get("dest")
-            match = EVENTS_DEST.search(str(dest)) if dest else None
-            if match:
-                name = rep_name(match.group(1), int(match.group(2)))
-                if name in self.planned and name not in self.done:
-                    self.done.add(name)
-                    return RepetitionDone(name, Path(str(dest)))
-            return None
+            return self._run_step(res)
         if kind == "runner_on_unreachable" or (kind == "runner_on_failed" and not data.get("ignore_errors")):
+            step = res.get(STEP_KEY)
+            # the run folder's own steps fail for real, except the verdict on the repetitions
+            if step:
+                expected = step == "judged" and "failed_repetitions" in res
+            else:
+                expected = self.open_repetition is not None
             failure = TaskFailed(
                 host=str(data.get("host") or "?"),
                 task=task,
                 message=_message(res),
                 unreachable=kind == "runner_on_unreachable",
+                expected=expected,
             )
             self.failures.append(failure)
             return failure

@@ -40,8 +40,6 @@ from mvpn_lab.runner.project import find_root
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-# outcome.json older than the start of this run (minus the coarsest file time resolution) is stale
-MTIME_SLACK_S = 2.0
 # On Ctrl-C, ansible-playbook first gets SIGINT: it stops its workers (each in its own session, which
 # ansible-runner's SIGKILL of the process group would miss, leaving the current task running) and
 # exits. If it is still there after this long, or on a second Ctrl-C, the cancel callback returns true
@@ -213,16 +211,18 @@ class _Session:
             self.display.step(notice.task)
         elif isinstance(notice, RunFolder):
             self.display.run_folder(notice.path)
-            self._adopt_plan(notice.path)
+            self._adopt_plan(notice.path, notice.manifest)
         elif isinstance(notice, RepetitionDone):
-            self.display.repetition_done(notice.name, rundir.events_reason(notice.events_path))
+            self.display.repetition_done(notice.name, notice.reason)
         elif isinstance(notice, TaskFailed):
             self.display.task_failed(notice)
         return False  # ansible-runner need not keep the event: its folder is removed afterwards
 
-    def _adopt_plan(self, run_dir: Path) -> None:
+    def _adopt_plan(self, run_dir: Path, manifest: dict[str, Any] | None) -> None:
         """The manifest's plan is the playbook's: follow it if it differs from the one computed here."""
-        plan = rundir.read_plan(run_dir, self.prepared.test)
+        plan = rundir.plan_of(manifest, self.prepared.test) if manifest is not None else None
+        if plan is None:
+            plan = rundir.read_plan(run_dir, self.prepared.test)
         if plan is not None and plan != self.tracker.plan:
             self.tracker.set_plan(plan)
             self.tracker.done |= rundir.completed(run_dir, plan)
@@ -273,7 +273,6 @@ def run(
     from ansible_runner.exceptions import AnsibleRunnerException
 
     err.print(Text(_header(prepared)), soft_wrap=True)
-    started = time.time()
     display = Display(err, prepared.plan, len(prepared.done))
     session = _Session(prepared, display, Interrupt())
     with tempfile.TemporaryDirectory(prefix="mvpn-lab-run-") as private, session.interrupt, display:
@@ -305,10 +304,10 @@ def run(
 
     playbook_ok = getattr(result, "status", None) == "successful" and getattr(result, "rc", 1) == 0
     outcome = None
-    if run_dir is not None:
-        outcome = rundir.read_outcome(run_dir, not_before=started - MTIME_SLACK_S)
-        if outcome is None:
-            outcome = rundir.outcome_from_folder(run_dir, tracker.plan)
+    if tracker.summary is not None:  # outcome.json, written by this run (run_folder: finished)
+        outcome = rundir.outcome_of(tracker.summary)
+    elif run_dir is not None:
+        outcome = rundir.outcome_from_folder(run_dir, tracker.plan)
     print_report(
         out,
         prepared.test,

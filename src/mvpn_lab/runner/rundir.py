@@ -2,13 +2,14 @@
 
 A run folder is ``results/<test>/<UTC>/`` with ``manifest.json`` (the plan: ``configurations``, each
 with an ``id``, and ``repetitions``), one ``<config>/rep-NN/`` folder per repetition, complete when it
-holds ``events.json`` (the playbook writes it last), and, once the playbook finished, ``outcome.json``
-(``mvpn.lab.run_folder`` with ``outcome_from_events``).
+holds ``events.json`` (written last), and, once the playbook finished, ``outcome.json``
+(``mvpn.lab.run_folder`` with ``outcome_from_events``). Everything is read through the run folder's
+schema, the collection's ``plugins/module_utils/runfolder.py`` (imported by name:
+:func:`mvpn_lab.collection.module_utils`), which also holds the pass rule of a repetition.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,51 +21,42 @@ from mvpn_lab.errors import LabError
 from mvpn_lab.runner.matrix import Plan
 
 
-def _read_json(path: Path) -> Any:
-    with path.open() as fh:
-        return json.load(fh)
+def schema() -> ModuleType:
+    """The run folder's schema (``plugins/module_utils/runfolder.py``), the one
+    ``mvpn.lab.run_folder`` writes with."""
+    return module_utils("runfolder")
 
 
 def plan_of(manifest: Any, test: str) -> Plan | None:
     """The plan recorded in a manifest, or None when it has none."""
-    if not isinstance(manifest, dict):
+    plan = schema().plan_of(manifest)
+    if plan is None:
         return None
-    rows = manifest.get("configurations")
-    reps = manifest.get("repetitions")
-    if not isinstance(rows, list) or not rows:
-        return None
-    ids = tuple(r.get("id") if isinstance(r, dict) else r for r in rows)
-    if not all(isinstance(i, str) and i for i in ids):
-        return None
-    try:
-        repetitions = int(reps)
-    except (TypeError, ValueError):
-        return None
-    if repetitions < 1:
-        return None
-    return Plan(test, ids, repetitions)
+    ids, repetitions = plan
+    return Plan(test, tuple(ids), repetitions)
 
 
 def read_plan(run_dir: Path, test: str) -> Plan | None:
-    """The plan of a run folder (None if its manifest is missing or has no plan)."""
+    """The plan of a run folder (None if its manifest is missing, unusable or has no plan)."""
+    runfolder = schema()
     try:
-        return plan_of(_read_json(run_dir / "manifest.json"), test)
-    except (OSError, ValueError):
+        manifest, _notes = runfolder.read_manifest(run_dir)
+    except runfolder.SchemaError:
         return None
+    return plan_of(manifest, test)
 
 
 def resume_plan(run_dir: Path, test: str, matrix: Sequence[str]) -> Plan:
     """The plan of the run folder ``--resume`` names; anything unusable is a one-line error."""
-    manifest_path = run_dir / "manifest.json"
+    runfolder = schema()
     if not run_dir.is_dir():
         raise LabError(f"--resume: {run_dir} is not a folder")
     try:
-        manifest = _read_json(manifest_path)
-    except FileNotFoundError:
-        raise LabError(f"--resume: {run_dir} is not a run folder (no manifest.json)") from None
-    except (OSError, ValueError) as exc:
-        raise LabError(f"--resume: cannot read {manifest_path}: {' '.join(str(exc).split())}") from None
-    recorded = manifest.get("test") if isinstance(manifest, dict) else None
+        manifest, _notes = runfolder.read_manifest(run_dir)
+    except runfolder.SchemaError as exc:
+        raise LabError(f"--resume: {exc}") from None
+    manifest_path = run_dir / runfolder.MANIFEST
+    recorded = manifest.get("test")
     if recorded != test:
         raise LabError(f"--resume: {run_dir} is a run of {recorded!r}, not of {test}")
     plan = plan_of(manifest, test)
@@ -83,33 +75,15 @@ def completed(run_dir: Path | None, plan: Plan) -> set[str]:
     """The repetitions of the plan whose folder holds events.json."""
     if run_dir is None:
         return set()
-    return {name for name in plan.names() if (run_dir / name / "events.json").is_file()}
-
-
-def _pass_rule() -> ModuleType:
-    """The collection's pass rule (``plugins/module_utils/repetition.py``), the one
-    ``mvpn.lab.run_folder`` writes outcome.json with."""
-    return module_utils("repetition")
-
-
-def _one_line(text: Any) -> str:
-    return str(_pass_rule().one_line(text))
+    runfolder = schema()
+    return {name for name in plan.names() if runfolder.is_complete(run_dir, name)}
 
 
 def failure_reason(events: Any) -> str | None:
     """None when a repetition passed, else one line naming what failed: the rule of
-    ``mvpn.lab.run_folder`` (used here while the run goes on, and when the playbook stopped
-    before writing outcome.json)."""
-    reason = _pass_rule().verdict(events)["reason"]
+    ``mvpn.lab.run_folder`` (used when the playbook stopped before writing outcome.json)."""
+    reason = schema().verdict(events)["reason"]
     return None if reason is None else str(reason)
-
-
-def events_reason(path: Path) -> str | None:
-    """The failure reason of a complete repetition from its events.json (None: it passed)."""
-    try:
-        return failure_reason(_read_json(path))
-    except (OSError, ValueError) as exc:
-        return f"events.json unreadable: {_one_line(exc)}"
 
 
 @dataclass
@@ -126,19 +100,10 @@ class Outcome:
         return bool(self.passed) and not self.failed and not self.missing
 
 
-def read_outcome(run_dir: Path, not_before: float | None = None) -> Outcome | None:
-    """outcome.json of a run folder; None if absent, unreadable, or older than ``not_before``."""
-    path = run_dir / "outcome.json"
-    try:
-        if not_before is not None and path.stat().st_mtime < not_before:
-            return None
-        data = _read_json(path)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("repetitions"), list):
-        return None
-    outcome = Outcome()
-    for entry in data["repetitions"]:
+def outcome_of(summary: dict[str, Any], source: str = "outcome.json") -> Outcome:
+    """An Outcome from the content of outcome.json (schema: module_utils/runfolder.py)."""
+    outcome = Outcome(source=source)
+    for entry in summary.get("repetitions") or []:
         if not isinstance(entry, dict):
             continue
         name = str(entry.get("name"))
@@ -146,20 +111,17 @@ def read_outcome(run_dir: Path, not_before: float | None = None) -> Outcome | No
             outcome.passed.append(name)
         else:
             outcome.failed.append((name, str(entry.get("reason") or "failed")))
-    outcome.missing = [str(m) for m in data.get("missing") or []]
+    outcome.missing = [str(m) for m in summary.get("missing") or []]
     return outcome
 
 
 def outcome_from_folder(run_dir: Path, plan: Plan) -> Outcome:
-    """The outcome built from the repetitions' events.json, when outcome.json is not (yet) there."""
-    outcome = Outcome(source="events.json")
-    for name in plan.names():
-        if not (run_dir / name / "events.json").is_file():
-            outcome.missing.append(name)
-            continue
-        reason = events_reason(run_dir / name / "events.json")
-        if reason is None:
-            outcome.passed.append(name)
-        else:
-            outcome.failed.append((name, reason))
-    return outcome
+    """The outcome built from the repetitions' events.json, when outcome.json is not (yet) there:
+    the rule and the order of mvpn.lab.run_folder's outcome_from_events, over the runner's plan."""
+    runfolder = schema()
+    manifest = {
+        "test": plan.test,
+        "configurations": list(plan.configurations),
+        "repetitions": plan.repetitions,
+    }
+    return outcome_of(runfolder.outcome(run_dir, manifest), source="events.json")

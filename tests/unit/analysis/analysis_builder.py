@@ -512,10 +512,14 @@ class Scenario:
         self.truths.append(item)
         self.events.append(
             {
+                "direction": plan.direction,
                 "handover_at": t0,
                 "from_ssid": "VISITME" if plan.direction == "home" else "LOCAL",
                 "to_ssid": "LOCAL" if plan.direction == "home" else "VISITME",
                 "associated_at": round_us(t0 + min(0.2, plan.ra / 2)),
+                "scan_first": True,
+                "ok": True,
+                "error": None,
             }
         )
         return item
@@ -532,11 +536,28 @@ class Scenario:
             write_capture(rep_dir / ("mn.pcapng" if fmt == "pcapng" else "mn.pcap"), self.mn, linktype, fmt)
         if cn:
             write_capture(rep_dir / "cn.pcap", self.cn, 1, "pcap")
-        (rep_dir / "events.json").write_text(
-            json.dumps(
-                {"handovers": self.events, "transfer": {"bytes": self.seq_tcp - 1000, "sha256_ok": True}}
-            )
-        )
+        # events.json as mvpn.lab.run_folder writes it (schema: plugins/module_utils/runfolder.py)
+        transfer = {
+            "bytes": self.seq_tcp - 1000,
+            "sha256": "0" * 64,
+            "sha256_ok": True,
+            "status": "completed",
+            "started_at": None,
+            "finished_at": None,
+            "error": None,
+        }
+        events = {
+            "schema_version": 1,
+            "configuration": rep_dir.parent.name,
+            "repetition": int(rep_dir.name.split("-")[-1]) if rep_dir.name.startswith("rep-") else 1,
+            "errors": [],
+            "hosts_down": [],
+            "hosts_absent": [],
+            "handovers": self.events,
+            "captures": {},
+            "transfer": transfer,
+        }
+        (rep_dir / "events.json").write_text(json.dumps(events))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,10 +634,12 @@ def manifest(
     run: str = "20250101T000000Z",
 ) -> dict[str, Any]:
     return {
+        "schema_version": 1,
         "test": test,
         "run": run,
-        "start": "2025-01-01T00:00:00Z",
-        "end": "2025-01-01T00:10:00Z",
+        "started_at": "2025-01-01T00:00:00Z",
+        "ended_at": "2025-01-01T00:10:00Z",
+        "ssids": {"home": "LOCAL", "visited": "VISITME"},
         "versions": {"mvpn-lab": "test"},
         "inventory": {"kind": "synthetic"},
         "configurations": configs,

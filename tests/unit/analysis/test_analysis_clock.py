@@ -207,7 +207,8 @@ def test_twin_captures_give_a_positive_uncertainty(twin_run: Path) -> None:
     assert clock.uncertainty_s == pytest.approx(0.0002615, abs=2e-6)
     assert clock.resent_samples >= 1
     assert clock.inconsistent_samples == 0
-    assert stderr == ""
+    # an old-format folder (no schema_version): its note is the only warning
+    assert [line for line in stderr.splitlines() if "run-folder schema" not in line] == []
     (h,) = analysis.handovers
     assert h.status == "ok"
     assert h.total_s == pytest.approx(6.963580, abs=1e-6)  # the MN's clock alone sets the phases

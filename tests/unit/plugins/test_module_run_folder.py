@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from ansible_collections.mvpn.lab.plugins.filter.results import kv_lines
+from ansible_collections.mvpn.lab.plugins.module_utils import runfolder as schema
 from ansible_collections.mvpn.lab.plugins.modules import run_folder
 
 
@@ -90,7 +91,8 @@ CONFIGS = ["mip6-bt_ipsec-none_md-ra", "mip6-ro_ipsec-tunnel_md-l2"]
 
 
 def events(config, rep, status="completed", sha256_ok=True, errors=(None, None), hosts_down=None):
-    """An events.json as playbooks/tasks/handover_repetition.yml writes it."""
+    """An events.json as playbooks/tasks/handover_repetition.yml wrote it in Jinja before the run
+    folder's schema (no schema_version): such folders are still read."""
     handovers = [
         {
             "handover_at": "2026-11-26T18:05:01.1Z",
@@ -300,3 +302,168 @@ def test_a_host_that_took_no_part_fails_the_repetition(tmp_path, run_module):
     assert reps[f"{a}/rep-01"]["passed"] is False
     assert reps[f"{a}/rep-01"]["reason"] == "host cn took no part (failed before this repetition)"
     assert reps[f"{b}/rep-01"]["passed"] is True
+
+
+# --- the schema: manifest version, opened, recorded, judged -------------------------------------------
+
+
+def test_the_manifest_has_the_schema_version(tmp_path, run_module):
+    started = run_module(run_folder, {"base": str(tmp_path), "test": "t", "manifest": {"schema_version": 0}})
+    manifest = json.loads((tmp_path / "t" / started["path"].rsplit("/", 1)[1] / "manifest.json").read_text())
+    assert manifest["schema_version"] == schema.SCHEMA_VERSION
+    assert started["mvpn_run_step"] == "created" and started["manifest"] == manifest
+    result = run_module(run_folder, {"base": str(tmp_path), "test": "t", "manifest": {"repetitions": "5"}})
+    assert result["failed"] and result["msg"] == "manifest: repetitions: expected an integer, got '5'"
+    assert result["mvpn_run_step"] == "created"
+
+
+def recorded_args(run, config, rep, **extra):
+    """The options the playbook's Record task gives, from what the tasks registered."""
+    args = {
+        "state": "recorded",
+        "path": str(run),
+        "configuration": config,
+        "repetition": rep,
+        "hosts": ["mn", "ha", "fn", "cn", "impair"],
+        "took_part": ["mn", "ha", "fn", "cn", "impair"],
+        "hosts_down": [],
+        "errors": [],
+        "handovers": {
+            "away": {
+                "changed": True,
+                "handover_at": 1764183901.1,
+                "associated_at": 1764183901.9,
+                "from_ssid": "LOCAL",
+                "to_ssid": "VISITME",
+                "duration": 0.8,
+            },
+            "home": {
+                "changed": True,
+                "handover_at": 1764183931.1,
+                "associated_at": 1764183931.7,
+                "from_ssid": "VISITME",
+                "to_ssid": "LOCAL",
+                "duration": 0.6,
+            },
+        },
+        "transfer": {
+            "changed": True,
+            "bytes": 8388608,
+            "sha256": "ab" * 32,
+            "sha256_ok": True,
+            "status": "completed",
+            "started_at": 1764183890.5,
+            "finished_at": 1764183950.0,
+        },
+        "captures": {
+            "mn": {
+                "changed": True,
+                "packets_captured": 9000,
+                "packets_received": 9000,
+                "packets_dropped": 0,
+                "dest": "/r/mn.pcap",
+            },
+            "cn": {
+                "changed": True,
+                "packets_captured": 8000,
+                "packets_received": 8010,
+                "packets_dropped": 10,
+            },
+        },
+        "scan_first": True,
+    }
+    args.update(extra)
+    return args
+
+
+def test_a_repetition_is_opened_then_recorded(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module, repetitions=1)
+    a, b = CONFIGS
+    opened = run_module(
+        run_folder, {"state": "opened", "path": str(run), "configuration": a, "repetition": 1}
+    )
+    assert opened["mvpn_run_step"] == "opened" and opened["name"] == f"{a}/rep-01"
+    assert opened["rep_path"] == str(run / a / "rep-01") and (run / a / "rep-01").is_dir()
+    result = run_module(run_folder, recorded_args(run, a, 1))
+    assert result["mvpn_run_step"] == "recorded" and result["name"] == f"{a}/rep-01"
+    written = json.loads((run / a / "rep-01" / "events.json").read_text())
+    assert written == result["events"]
+    assert written["schema_version"] == schema.SCHEMA_VERSION
+    assert [(h["direction"], h["to_ssid"], h["ok"]) for h in written["handovers"]] == [
+        ("away", "VISITME", True),
+        ("home", "LOCAL", True),
+    ]
+    assert written["captures"]["cn"] == {
+        "packets_captured": 8000,
+        "packets_dropped": 10,
+        "packets_received": 8010,
+    }
+    assert result["outcome"]["passed"] is True and result["outcome"]["reason"] is None
+    # the other one: the CN failed before it (absent), a task failed on the MN, the way home did not happen
+    args = recorded_args(
+        run,
+        b,
+        1,
+        took_part=["mn", "ha", "fn", "impair"],
+        errors=["", "mn: Start the download: curl missing"],
+        transfer={"status": "not run"},
+    )
+    args["handovers"]["home"] = {"failed": True, "msg": "not run"}
+    result = run_module(run_folder, args)
+    assert result["events"]["hosts_absent"] == ["cn"]
+    assert result["outcome"]["reason"] == (
+        "host cn took no part (failed before this repetition); mn: Start the download: curl missing; "
+        "handover 2 failed: not run; transfer not run"
+    )
+    finished = run_module(
+        run_folder,
+        {"state": "finished", "path": str(run), "summary_file": "outcome.json", "outcome_from_events": True},
+    )
+    assert finished["mvpn_run_step"] == "finished"
+    assert finished["summary"]["schema_version"] == schema.SCHEMA_VERSION
+    assert [e["passed"] for e in finished["summary"]["repetitions"]] == [True, False]
+    assert schema.check_outcome(json.loads((run / "outcome.json").read_text()))
+
+
+def test_recorded_bad_input_is_one_line(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module, repetitions=1)
+    a = CONFIGS[0]
+    cases = [
+        (dict(configuration=None), "configuration: required when state is recorded"),
+        (dict(configuration="../x"), "configuration: expected a configuration id"),
+        (dict(repetition=0), "repetition: expected a number from 1, got 0"),
+        (dict(handovers={"sideways": {}}), "handovers: expected the directions away and home, got sideways"),
+        (dict(handovers={"away": "moved"}), "handovers: away: expected a task's result"),
+        (dict(path=str(tmp_path)), f"path: {tmp_path} is not a run folder (no manifest.json)"),
+    ]
+    for change, message in cases:
+        result = run_module(run_folder, recorded_args(run, a, 1, **change))
+        assert result["failed"] and result["msg"].startswith(message), result["msg"]
+        assert result["mvpn_run_step"] == "recorded" and "\n" not in result["msg"]
+    assert not (run / a / "rep-01").exists()
+
+
+def test_judged_fails_naming_the_failed_and_missing_repetitions(tmp_path, run_module):
+    run = handover_run(tmp_path, run_module, repetitions=1)
+    a, b = CONFIGS
+    run_module(run_folder, recorded_args(run, a, 1))
+    finish = {
+        "state": "finished",
+        "path": str(run),
+        "summary_file": "outcome.json",
+        "outcome_from_events": True,
+    }
+    run_module(run_folder, finish)
+    judged = run_module(run_folder, {"state": "judged", "path": str(run), "title": "Test 2"})
+    assert judged["failed"] and judged["mvpn_run_step"] == "judged"
+    assert judged["msg"] == f"Test 2: 1 of 2 repetitions failed: {b}/rep-01 (not run) (see {run})"
+    assert judged["failed_repetitions"] == [f"{b}/rep-01 (not run)"]
+    run_module(run_folder, recorded_args(run, b, 1))
+    run_module(run_folder, finish)
+    (run / "report.html").write_text("<html>")
+    judged = run_module(run_folder, {"state": "judged", "path": str(run), "title": "Test 2"})
+    assert not judged.get("failed") and judged["failed_repetitions"] == []
+    assert judged["msg"] == f"Test 2: all 2 repetitions passed; results in {run}; report: {run}/report.html"
+    (run / "outcome.json").unlink()
+    judged = run_module(run_folder, {"state": "judged", "path": str(run)})
+    assert judged["failed"] and judged["msg"].startswith("path: ") and "failed_repetitions" not in judged

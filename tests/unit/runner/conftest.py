@@ -3,10 +3,11 @@
 ``fake_playbook`` replaces ``ansible_runner.run``. Called as the runner calls it, it reads the plan
 from the extra variables, creates (or reopens, with ``mvpn_handover_resume``) a run folder under
 tmp_path, and for each repetition not complete yet replays the events the real playbook produces
-(task starts, the run folder task's result, the ``Record the events`` copy with its ``dest``) through
-the runner's event handler while writing the files (``mn.pcap``, then ``events.json``). It polls the
-cancel callback after every event, as ansible-runner does, and stops with status ``canceled``
-when it returns true. At the end it writes outcome.json as ``mvpn.lab.run_folder`` does.
+(task starts and the results of ``mvpn.lab.run_folder``, with their ``mvpn_run_step``) through the
+runner's event handler while writing the files (``mn.pcap``, then ``events.json``), through the run
+folder's schema (``plugins/module_utils/runfolder.py``) as the module does. It polls the cancel
+callback after every event, as ansible-runner does, and stops with status ``canceled`` when it
+returns true. At the end it writes outcome.json and fails the verdict step as the playbook does.
 """
 
 from __future__ import annotations
@@ -20,36 +21,57 @@ from typing import Any
 import ansible_runner
 import pytest
 
+from mvpn_lab.collection import module_utils
+
 ROOT = Path(__file__).resolve().parents[3]
 RUN = "20261126T180000Z"
 TESTS = {"test2_wlan": 2, "test3_gprs": 3, "test4_umts": 4}
+HOSTS = ["mn", "ha", "fn", "cn", "impair"]
+schema = module_utils("runfolder")
+
+
+def handover_result(from_ssid: str, to_ssid: str, t: float) -> dict[str, Any]:
+    """What mvpn.lab.handover registers for a handover that happened."""
+    return {
+        "changed": True,
+        "handover_at": t,
+        "associated_at": t + 0.8,
+        "from_ssid": from_ssid,
+        "to_ssid": to_ssid,
+    }
 
 
 def events(config: str, rep: int, reason: str | None = None, hosts_down: list[str] | None = None) -> dict:
-    """events.json of a repetition; a ``reason`` makes its transfer fail with that error."""
-    handovers = [
-        {
-            "handover_at": "t",
-            "from_ssid": a,
-            "to_ssid": b,
-            "associated_at": "t",
-            "scan_first": True,
-            "ok": True,
-        }
-        for a, b in (("LOCAL", "VISITME"), ("VISITME", "LOCAL"))
-    ]
-    transfer = {"bytes": 8, "sha256": "ab", "sha256_ok": reason is None, "status": "completed", "error": None}
-    if reason is not None:
-        transfer.update(status="failed", error=reason)
-    data: dict[str, Any] = {
-        "configuration": config,
-        "repetition": rep,
-        "handovers": handovers,
-        "transfer": transfer,
+    """events.json of a repetition as mvpn.lab.run_folder writes it from its tasks' results; a
+    ``reason`` makes its transfer fail with that error."""
+    transfer: dict[str, Any] = {
+        "changed": True,
+        "bytes": 8,
+        "sha256": "ab",
+        "sha256_ok": True,
+        "status": "completed",
     }
-    if hosts_down:
-        data["hosts_down"] = hosts_down
-    return data
+    if reason is not None:
+        transfer.update(failed=True, status="failed", sha256_ok=False, error=reason)
+    return schema.events_record(
+        config,
+        rep,
+        hosts=HOSTS,
+        took_part=HOSTS,
+        hosts_down=hosts_down or [],
+        handovers={
+            "away": handover_result("LOCAL", "VISITME", 1764183901.0),
+            "home": handover_result("VISITME", "LOCAL", 1764183931.0),
+        },
+        transfer=transfer,
+        captures={"mn": {"packets_captured": 10, "packets_dropped": 0}},
+        scan_first=True,
+    )
+
+
+def step(kind: str, **result: Any) -> dict[str, Any]:
+    """A result of mvpn.lab.run_folder."""
+    return {schema.STEP_KEY: kind, **result}
 
 
 @dataclass
@@ -108,15 +130,14 @@ class FakePlaybook:
         else:
             run_dir = self.results / test / RUN
             run_dir.mkdir(parents=True)
-            manifest = {
-                "test": test,
-                "run": RUN,
-                "configurations": [{"id": c} for c in configs],
-                "repetitions": reps,
-            }
-            (run_dir / "manifest.json").write_text(json.dumps(manifest))
+            content = {"configurations": [{"id": c} for c in configs], "repetitions": reps}
+            manifest = schema.new_manifest(content, test, RUN, "2026-11-26T18:00:00.000000Z")
+            schema.write_json(str(run_dir / "manifest.json"), manifest)
             task = "Create the run folder and its manifest"
-        if emit("playbook_on_task_start", task) or emit("runner_on_ok", task, res={"path": str(run_dir)}):
+        kind = "resumed" if extra["mvpn_handover_resume"] else "created"
+        if emit("playbook_on_task_start", task) or emit(
+            "runner_on_ok", task, res=step(kind, path=str(run_dir), manifest=manifest)
+        ):
             return Result("canceled", 254)
         for config in configs:
             for rep in range(1, reps + 1):
@@ -132,6 +153,9 @@ class FakePlaybook:
                         res={"msg": "tcpdump: no such device"},
                     )
                     return Result("failed", 2)
+                opened = step("opened", path=str(run_dir), name=name, rep_path=str(rep_dir))
+                if emit("runner_on_ok", f"Open the repetition's folder, {name}", res=opened):
+                    return Result("canceled", 254)
                 if emit("playbook_on_task_start", f"Start the captures, {name}"):
                     return Result("canceled", 254)
                 rep_dir.mkdir(parents=True)
@@ -144,40 +168,36 @@ class FakePlaybook:
                     self.failing[name] = "cn: Check that every lab host answers: no answer"
                     task = f"Check that every lab host answers, {name}"
                     emit("runner_on_failed", task, res={"msg": "boom"})
-                dest = rep_dir / "events.json"
-                dest.write_text(json.dumps(events(config, rep, self.failing.get(name))))
+                data = events(config, rep, self.failing.get(name))
+                schema.write_json(str(rep_dir / "events.json"), data)
                 record = f"Record the events, {name}"
-                if emit("playbook_on_task_start", record) or emit(
-                    "runner_on_ok", record, res={"dest": str(dest)}
-                ):
+                recorded = step(
+                    "recorded",
+                    path=str(run_dir),
+                    name=name,
+                    rep_path=str(rep_dir),
+                    events=data,
+                    outcome=schema.outcome_entry(data, config, rep),
+                )
+                if emit("playbook_on_task_start", record) or emit("runner_on_ok", record, res=recorded):
                     return Result("canceled", 254)
         if self.write_outcome:
-            self._outcome(run_dir, test, configs, reps)
-        if self.failing:
-            emit("runner_on_failed", "Report the result", res={"msg": "Test 2: some repetitions failed"})
-            return Result("failed", 2)
-        return Result("successful", 0)
-
-    def _outcome(self, run_dir: Path, test: str, configs: list[str], reps: int) -> None:
-        entries, missing = [], []
-        for config in configs:
-            for rep in range(1, reps + 1):
-                name = f"{config}/rep-{rep:02d}"
-                if not (run_dir / name / "events.json").exists():
-                    missing.append(name)
-                    continue
-                reason = self.failing.get(name)
-                entries.append(
-                    {
-                        "name": name,
-                        "configuration": config,
-                        "repetition": rep,
-                        "passed": reason is None,
-                        "reason": None if reason is None else f"transfer failed: {reason}",
-                    }
+            summary = schema.outcome(str(run_dir), manifest)
+            schema.write_json(str(run_dir / "outcome.json"), summary)
+            task = "Write the outcome of each repetition from the run folder"
+            emit("runner_on_ok", task, res=step("finished", path=str(run_dir), summary=summary, files={}))
+            failed = [e["name"] for e in summary["repetitions"] if not e["passed"]] + summary["missing"]
+            if failed:
+                verdict = step(
+                    "judged",
+                    path=str(run_dir),
+                    summary=summary,
+                    failed_repetitions=failed,
+                    msg="Test 2: some repetitions failed",
                 )
-        outcome = {"test": test, "run": run_dir.name, "repetitions": entries, "missing": missing}
-        (run_dir / "outcome.json").write_text(json.dumps(outcome))
+                emit("runner_on_failed", "Report the result", res=verdict)
+                return Result("failed", 2)
+        return Result("successful", 0)
 
 
 @pytest.fixture
@@ -202,6 +222,7 @@ def make_run(base: Path, test: str, configs: list[str], reps: int) -> Path:
     """A run folder as 'Create the run folder' leaves it."""
     run_dir = base / test / RUN
     run_dir.mkdir(parents=True)
-    manifest = {"test": test, "run": RUN, "configurations": [{"id": c} for c in configs], "repetitions": reps}
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    content = {"configurations": [{"id": c} for c in configs], "repetitions": reps}
+    manifest = schema.new_manifest(content, test, RUN, "2026-11-26T18:00:00.000000Z")
+    schema.write_json(str(run_dir / "manifest.json"), manifest)
     return run_dir

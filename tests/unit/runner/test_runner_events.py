@@ -11,6 +11,7 @@ from mvpn_lab.runner import rundir
 from mvpn_lab.runner.events import (
     EventTracker,
     RepetitionDone,
+    RunFinished,
     RunFolder,
     StepStarted,
     TaskFailed,
@@ -18,7 +19,7 @@ from mvpn_lab.runner.events import (
 )
 from mvpn_lab.runner.matrix import Plan
 
-from .conftest import ROOT, events
+from .conftest import ROOT, events, schema, step
 
 PLAN = Plan("test2_wlan", ("a", "b"), 2)
 
@@ -27,35 +28,48 @@ def ok(task, **res):
     return {"event": "runner_on_ok", "event_data": {"task": task, "host": "mn", "res": res}}
 
 
+def failed(task, host="cn", **res):
+    return {"event": "runner_on_failed", "event_data": {"task": task, "host": host, "res": res}}
+
+
 def test_steps_run_folder_and_repetitions():
+    """The run folder and the repetitions come from run_folder's mvpn_run_step, whatever the tasks' names."""
     tracker = EventTracker(PLAN, done={"a/rep-01", "z/rep-09"})
     assert tracker.done == {"a/rep-01"}  # only the plan's
     start = {"event": "playbook_on_task_start", "event_data": {"task": "Start the download, a/rep-02"}}
     assert tracker.handle(start) == StepStarted("Start the download, a/rep-02")
-    assert tracker.handle(ok("Create the run folder and its manifest", path="/r/t/X")) == RunFolder(
-        Path("/r/t/X")
+    manifest = {"test": "test2_wlan", "configurations": [{"id": "a"}], "repetitions": 1}
+    assert tracker.handle(ok("x", **step("created", path="/r/t/X", manifest=manifest))) == RunFolder(
+        Path("/r/t/X"), manifest
     )
     assert tracker.run_dir == Path("/r/t/X")
-    # another task's path is not the run folder
-    assert tracker.handle(ok("Compute something", path="/elsewhere")) is None
-    record = ok("Record the events, a/rep-02", dest="/r/t/X/a/rep-02/events.json", changed=True)
-    assert tracker.handle(record) == RepetitionDone("a/rep-02", Path("/r/t/X/a/rep-02/events.json"))
+    # a task named like the run folder's, or another task's path, is not the run folder
+    assert tracker.handle(ok("Create the run folder and its manifest", path="/elsewhere")) is None
+    assert tracker.run_dir == Path("/r/t/X")
+    data = events("a", 2, reason="curl: (28) timed out")
+    entry = schema.outcome_entry(data, "a", 2)
+    record = ok("y", **step("recorded", path="/r/t/X", name="a/rep-02", events=data, outcome=entry))
+    assert tracker.handle(record) == RepetitionDone("a/rep-02", "transfer failed: curl: (28) timed out")
     assert tracker.handle(record) is None  # counted once
-    assert tracker.handle(ok("Record the events, a/rep-01", dest="/r/t/X/a/rep-01/events.json")) is None
-    assert tracker.handle(ok("Fetch", dest="/r/t/X/b/rep-01/mn.pcap")) is None
-    assert tracker.handle(ok("Record", dest="/r/t/X/c/rep-01/events.json")) is None  # not planned
+    passed = step("recorded", name="a/rep-01", outcome=schema.outcome_entry(events("a", 1), "a", 1))
+    assert tracker.handle(ok("y", **passed)) is None  # done before
+    assert tracker.handle(ok("Record the events, b/rep-01", dest="/r/t/X/b/rep-01/events.json")) is None
+    assert tracker.handle(ok("y", **step("recorded", name="c/rep-01", outcome={"passed": True}))) is None
     assert tracker.done == {"a/rep-01", "a/rep-02"}
+    b1 = step("recorded", name="b/rep-01", outcome=schema.outcome_entry(events("b", 1), "b", 1))
+    assert tracker.handle(ok("y", **b1)) == RepetitionDone("b/rep-01", None)
+    summary = {"repetitions": [], "missing": []}
+    assert tracker.handle(ok("z", **step("finished", summary=summary))) == RunFinished(summary)
+    assert tracker.summary == summary
     reopened = EventTracker(PLAN)
-    assert reopened.handle(ok("Reopen the run folder", path="/r/t/Y")) == RunFolder(Path("/r/t/Y"))
+    assert reopened.handle(ok("z", **step("resumed", path="/r/t/Y"))) == RunFolder(Path("/r/t/Y"))
 
 
 def test_failed_tasks_unless_ignored():
     tracker = EventTracker(PLAN)
-    failed = {
-        "event": "runner_on_failed",
-        "event_data": {"task": "Start the captures, a/rep-01", "host": "cn", "res": {"msg": "no\ndevice"}},
-    }
-    assert tracker.handle(failed) == TaskFailed("cn", "Start the captures, a/rep-01", "no device", False)
+    assert tracker.handle(failed("Start the captures, a/rep-01", msg="no\ndevice")) == TaskFailed(
+        "cn", "Start the captures, a/rep-01", "no device", False
+    )
     ignored = {"event": "runner_on_failed", "event_data": {"task": "x", "host": "cn", "ignore_errors": True}}
     assert tracker.handle(ignored) is None
     down = {
@@ -64,6 +78,28 @@ def test_failed_tasks_unless_ignored():
     }
     assert tracker.handle(down) == TaskFailed("ha", "Ping", "ssh", True)
     assert len(tracker.failures) == 2
+
+
+def test_failures_the_run_folder_accounts_for():
+    """Between a repetition's opened and recorded steps a failure is the repetition's (its events.json
+    says it); the verdict step's failure is the playbook's judgement; any other failure is not."""
+    tracker = EventTracker(PLAN)
+    assert not tracker.handle(failed("Emulate the link", host="impair", msg="tc")).expected
+    tracker.handle(ok("o", **step("opened", name="a/rep-01")))
+    assert tracker.handle(failed("Check", host="cn", msg="boom")).expected
+    unreachable = {"event": "runner_on_unreachable", "event_data": {"task": "Hand over", "host": "mn"}}
+    assert tracker.handle(unreachable).expected
+    # the record itself failing (cannot write events.json) is a real failure
+    assert not tracker.handle(
+        failed("Record", host="mn", **step("recorded", msg="path: cannot write"))
+    ).expected
+    tracker.handle(ok("r", **step("recorded", name="a/rep-01", outcome={"passed": False, "reason": "x"})))
+    assert not tracker.handle(failed("Apply IPsec", host="ha", msg="xfrm")).expected
+    verdict = step("judged", msg="Test 2: 1 of 4 repetitions failed", failed_repetitions=["a/rep-01"])
+    assert tracker.handle(failed("Report the result", host="mn", **verdict)).expected
+    assert not tracker.handle(
+        failed("Report the result", host="mn", **step("judged", msg="path: no"))
+    ).expected
 
 
 def test_shorten_keeps_the_end():

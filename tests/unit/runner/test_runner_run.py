@@ -388,7 +388,10 @@ def stop_politely(child, presses=1):
 
     def fake(**kwargs):
         handler, cancel = kwargs["event_handler"], kwargs["cancel_callback"]
-        data = {"task": "Create the run folder and its manifest", "res": {"path": "/r/test2_wlan/X"}}
+        data = {
+            "task": "Create the run folder",
+            "res": {"mvpn_run_step": "created", "path": "/r/test2_wlan/X"},
+        }
         handler({"event": "runner_on_ok", "pid": child.pid, "event_data": data})
         for _ in range(presses):
             signal.raise_signal(signal.SIGINT)
