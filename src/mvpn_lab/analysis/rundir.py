@@ -28,6 +28,7 @@ from typing import Any
 from mvpn_lab.analysis.diagnostics import Diagnostics
 from mvpn_lab.collection import module_utils
 from mvpn_lab.errors import LabError
+from mvpn_lab.vocabulary import DIRECTIONS, IPSEC_MODES, MIP6_MODES, Direction, IpsecMode, Mip6Mode, choose
 
 CAPTURE_NAMES = {
     "mn": ("mn.pcap", "mn.pcapng", "mn.pcap.gz"),
@@ -39,9 +40,9 @@ _REP = re.compile(r"^rep-(\d+)$")
 @dataclass(frozen=True)
 class Configuration:
     id: str
-    mip6: str  # "ro" | "bt"
-    ipsec: str  # "none" | "transport" | "tunnel"
-    movement_detection: str  # "ra" | "l2"
+    mip6: Mip6Mode
+    ipsec: IpsecMode
+    movement_detection: str  # "ra" | "l2" as recorded (an old folder may say otherwise)
     profile: str  # "wlan" | "gprs" | "umts"
     esp_spis: frozenset[int] | None = None  # None: not recorded
     # SPIs of the ESP SAs that carry the MN's Binding Updates to the HA and the HA's
@@ -70,7 +71,7 @@ class HandoverEvent:
     from_ssid: str
     to_ssid: str
     associated_at: float | None
-    direction: str  # "away" | "home"
+    direction: Direction
 
 
 @dataclass
@@ -125,33 +126,46 @@ def parse_config_id(config_id: str) -> dict[str, str]:
     return parts
 
 
+def _spi(raw: object) -> int | None:
+    """An SPI as the manifest records it (a number, or a string in decimal or 0x hex), else None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, str):
+        try:
+            return int(raw, 16) if raw.lower().startswith("0x") else int(raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, int) else None
+
+
 def _config(entry: dict[str, Any], diag: Diagnostics, manifest_path: Path) -> Configuration | None:
     cid = str(entry.get("id", "")).strip()
     if not cid:
         diag.warn(manifest_path, "a configuration without an id was skipped")
         return None
     parsed = parse_config_id(cid)
-    mip6 = str(entry.get("mip6", parsed.get("mip6", ""))).lower()
-    ipsec = str(entry.get("ipsec", parsed.get("ipsec", "none"))).lower()
+    mip6_word = str(entry.get("mip6", parsed.get("mip6", ""))).lower()
+    ipsec_word = str(entry.get("ipsec", parsed.get("ipsec", "none"))).lower()
     md = str(entry.get("movement_detection", parsed.get("md", "ra"))).lower()
     profile = str(entry.get("profile", parsed.get("profile", "wlan"))).lower()
-    if mip6 not in ("ro", "bt"):
-        diag.warn(manifest_path, f"configuration {cid}: mip6 {mip6!r} is not ro or bt; assuming ro")
+    mip6 = choose(mip6_word, MIP6_MODES)
+    if mip6 is None:
+        diag.warn(manifest_path, f"configuration {cid}: mip6 {mip6_word!r} is not ro or bt; assuming ro")
         mip6 = "ro"
-    if ipsec not in ("none", "transport", "tunnel"):
-        diag.warn(manifest_path, f"configuration {cid}: unknown ipsec mode {ipsec!r}; treating as none")
+    ipsec = choose(ipsec_word, IPSEC_MODES)
+    if ipsec is None:
+        diag.warn(manifest_path, f"configuration {cid}: unknown ipsec mode {ipsec_word!r}; treating as none")
         ipsec = "none"
     spis: frozenset[int] | None = None
     raw_spis = entry.get("esp_spis")
     if raw_spis is not None:
         values = set()
         for raw in raw_spis if isinstance(raw_spis, list) else [raw_spis]:
-            try:
-                values.add(
-                    int(raw, 16) if isinstance(raw, str) and raw.lower().startswith("0x") else int(raw)
-                )
-            except (TypeError, ValueError):
+            spi = _spi(raw)
+            if spi is None:
                 diag.warn(manifest_path, f"configuration {cid}: ESP SPI {raw!r} is not a number; ignored")
+            else:
+                values.add(spi)
         spis = frozenset(values)
     elif ipsec != "none":
         diag.warn(
@@ -165,11 +179,10 @@ def _config(entry: dict[str, Any], diag: Diagnostics, manifest_path: Path) -> Co
         parsed_sig: dict[str, int] = {}
         for name in ("bu", "ba"):
             raw = sig.get(name)
-            try:
-                parsed_sig[name] = (
-                    int(raw, 16) if isinstance(raw, str) and raw.lower().startswith("0x") else int(raw)
-                )
-            except (TypeError, ValueError):
+            spi = _spi(raw)
+            if spi is not None:
+                parsed_sig[name] = spi
+            else:
                 diag.warn(
                     manifest_path,
                     f"configuration {cid}: signalling_spis.{name} {raw!r} is not a number; ignored",
@@ -308,7 +321,8 @@ def load_events(path: Path, diag: Diagnostics, home_ssid: str | None = None) -> 
             diag.warn(path, f"does not follow the run-folder schema: {exc}")
     if home_ssid is None:
         home_ssid = runfolder.LEGACY_HOME_SSID
-    events = Events(transfer=data.get("transfer") if isinstance(data.get("transfer"), dict) else {})
+    transfer = data.get("transfer")
+    events = Events(transfer=transfer if isinstance(transfer, dict) else {})
     captures = data.get("captures")
     for role, stats in captures.items() if isinstance(captures, dict) else ():
         if isinstance(stats, dict):
@@ -327,8 +341,8 @@ def load_events(path: Path, diag: Diagnostics, home_ssid: str | None = None) -> 
         except (TypeError, ValueError):
             assoc_f = None
         to_ssid = str(item.get("to_ssid", ""))
-        direction = item.get("direction")
-        if direction not in runfolder.DIRECTIONS:
+        direction = choose(item.get("direction"), DIRECTIONS)
+        if direction is None:
             direction = "home" if to_ssid == home_ssid else "away"
         raw.append((t0, str(item.get("from_ssid", "")), to_ssid, assoc_f, direction))
     raw.sort(key=lambda r: r[0])

@@ -155,7 +155,8 @@ class EventTracker:
         if kind == "playbook_on_task_start":
             self.step = task
             return StepStarted(task)
-        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        raw_res = data.get("res")
+        res: dict[str, Any] = raw_res if isinstance(raw_res, dict) else {}
         if kind == "runner_on_ok":
             return self._run_step(res)
         if kind == "runner_on_unreachable" or (kind == "runner_on_failed" and not data.get("ignore_errors")):
