@@ -28,7 +28,8 @@ LAB_HOSTS = ("mn", "ha", "fn", "cn", "impair")
 
 
 def _group_vars(name: str) -> dict:
-    return yaml.safe_load((INVENTORY / "group_vars/all" / name).read_text())
+    """The collection's copy of the shared data (playbooks/vars/NAME), which both inventories use."""
+    return yaml.safe_load((ROOT / "playbooks/vars" / name).read_text())
 
 
 def _role_option(role: str, suffix: str) -> str:
