@@ -646,3 +646,22 @@ def test_model_names_a_missing_home_agent_identifier():
 
 def test_lab_model_is_exported():
     assert lm.FilterModule().filters() == {"lab_model": lm.lab_model}
+
+
+def test_every_role_that_reads_the_model_has_it_as_a_documented_default():
+    """<role>_lab_model: documented in the role's argument_specs and defaulting to mvpn_lab_model,
+    for every role whose files use it; no role reads the raw topology variables."""
+    raw = ("mvpn_address_plans", "mvpn_topology_figures", "mvpn_wlan_networks[", "mvpn_mn_token }}")
+    for role_dir in sorted((ROOT / "roles").iterdir()):
+        role, name = role_dir.name, f"{role_dir.name}_lab_model"
+        files = [p for p in role_dir.rglob("*") if p.is_file() and p.suffix in (".yml", ".j2")]
+        used = any(name in p.read_text() for p in files if "meta" not in p.parts)
+        options = yaml.safe_load((role_dir / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]
+        defaults = yaml.safe_load((role_dir / "defaults/main.yml").read_text()) or {}
+        assert (name in options["options"]) == used == (name in defaults), role
+        if used:
+            assert defaults[name].startswith("{{ mvpn_lab_model if mvpn_lab_model is defined else"), role
+        for path in files:
+            text = path.read_text()
+            assert not any(word in text for word in raw if "meta" not in path.parts), path
+            assert "ipv6_host(" not in text, path
