@@ -24,7 +24,7 @@ from ansible_collections.mvpn.lab.plugins.filter.topology import (
     ipv6_prefix,
     node_plan,
 )
-from ansible_collections.mvpn.lab.plugins.module_utils.suites import DEFAULT_SPIS, lab_suites
+from ansible_collections.mvpn.lab.plugins.module_utils.suites import DEFAULT_SPIS, key_problems, lab_suites
 
 #: The topology variables the model is built from, in the order they are checked.
 TOPOLOGY_VARIABLES = (
@@ -320,6 +320,15 @@ def lab_model(variables):
     }
 
 
+def ipsec_key_problems(keys, names, suite):
+    """The ipsec role's check of this host's keys: one line per problem, never a value.
+
+    The key lengths are those of plugins/module_utils/suites.py, as ``mvpn-lab keys`` and the
+    xfrm_state module use them.
+    """
+    return key_problems(_plain(keys), list(names or []), suite)
+
+
 class FilterModule:
     def filters(self):
-        return {"lab_model": lab_model}
+        return {"lab_model": lab_model, "ipsec_key_problems": ipsec_key_problems}

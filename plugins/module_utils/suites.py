@@ -52,3 +52,43 @@ def lab_suites():
         (suite, {"algorithm": algorithm, "key_bytes": key_bytes(suite)})
         for suite, algorithm in LAB_SUITES.items()
     )
+
+
+def key_problems(keys, names, suite, variable="mvpn_ipsec_keys"):
+    """One line per problem with the keys of the SAs ``names`` for ``suite``; [] when they fit.
+
+    ``keys`` is the key file's mapping ({sa: {spi, <key fields>}}). The lines name fields and
+    lengths, never a value.
+    """
+    import re
+
+    problems = []
+    spis = []
+    keys = keys if isinstance(keys, dict) else {}
+    for name in names:
+        where = "%s.%s" % (variable, name)
+        entry = keys.get(name)
+        if not isinstance(entry, dict):
+            problems.append("%s: missing or not a mapping (spi and keys)" % where)
+            continue
+        spi = entry.get("spi", "")
+        if isinstance(spi, int) and not isinstance(spi, bool):
+            spis.append(spi)
+        elif isinstance(spi, str) and re.match(r"^0[xX][0-9a-fA-F]{1,8}$", spi):
+            spis.append(int(spi, 16))
+        else:
+            problems.append("%s.spi: expected an integer or a 0x... hex string" % where)
+        for field, size in key_bytes(suite).items():
+            digits = re.sub(r"^0[xX]", "", "%s" % (entry.get(field, ""),))
+            if field not in entry:
+                problems.append("%s.%s: missing (needed by ipsec_suite %s)" % (where, field, suite))
+            elif not re.match(r"^[0-9a-fA-F]*$", digits):
+                problems.append("%s.%s: not a hex string" % (where, field))
+            elif len(digits) != 2 * size:
+                problems.append(
+                    "%s.%s: expected %d hex digits (%d bytes), got %d"
+                    % (where, field, 2 * size, size, len(digits))
+                )
+    if len(set(spis)) != len(spis):
+        problems.append("%s: the SPIs of %s are not distinct" % (variable, ", ".join(names)))
+    return problems

@@ -645,7 +645,10 @@ def test_model_names_a_missing_home_agent_identifier():
 
 
 def test_lab_model_is_exported():
-    assert lm.FilterModule().filters() == {"lab_model": lm.lab_model}
+    assert lm.FilterModule().filters() == {
+        "lab_model": lm.lab_model,
+        "ipsec_key_problems": lm.ipsec_key_problems,
+    }
 
 
 def test_every_role_that_reads_the_model_has_it_as_a_documented_default():
@@ -665,3 +668,39 @@ def test_every_role_that_reads_the_model_has_it_as_a_documented_default():
             text = path.read_text()
             assert not any(word in text for word in raw if "meta" not in path.parts), path
             assert "ipv6_host(" not in text, path
+
+
+# ---- the ipsec role's key check, over the one table of key lengths
+
+
+def test_ipsec_key_problems_accepts_a_generated_key_file():
+    from mvpn_lab import keys as keyfile
+
+    generated = keyfile.generate_keys("both")
+    for suite in ("paper", "aead"):
+        assert lm.ipsec_key_problems(generated, list(generated), suite) == []
+
+
+def test_ipsec_key_problems_one_line_each_never_a_value():
+    secret = "ab" * 15
+    given = {
+        "cn_to_mn": {"spi": "0x1001", "enc_key": secret, "auth_key": "zz" * 20},
+        "mn_to_cn": {"spi": 4097, "enc_key": "0x" + "cd" * 16},
+        "mn_to_ha": "nothing",
+        "ha_to_mn": {"spi": "4102", "aead_key": "ef" * 20},
+    }
+    problems = lm.ipsec_key_problems(given, ["cn_to_mn", "mn_to_cn", "mn_to_ha", "ha_to_mn"], "paper")
+    assert problems == [
+        "mvpn_ipsec_keys.cn_to_mn.enc_key: expected 32 hex digits (16 bytes), got 30",
+        "mvpn_ipsec_keys.cn_to_mn.auth_key: not a hex string",
+        "mvpn_ipsec_keys.mn_to_cn.auth_key: missing (needed by ipsec_suite paper)",
+        "mvpn_ipsec_keys.mn_to_ha: missing or not a mapping (spi and keys)",
+        "mvpn_ipsec_keys.ha_to_mn.spi: expected an integer or a 0x... hex string",
+        "mvpn_ipsec_keys.ha_to_mn.enc_key: missing (needed by ipsec_suite paper)",
+        "mvpn_ipsec_keys.ha_to_mn.auth_key: missing (needed by ipsec_suite paper)",
+        "mvpn_ipsec_keys: the SPIs of cn_to_mn, mn_to_cn, mn_to_ha, ha_to_mn are not distinct",
+    ]
+    assert secret not in repr(problems)
+    assert lm.ipsec_key_problems(given, ["ha_to_mn"], "aead") == [
+        "mvpn_ipsec_keys.ha_to_mn.spi: expected an integer or a 0x... hex string"
+    ]
