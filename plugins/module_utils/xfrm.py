@@ -17,14 +17,15 @@ import ipaddress
 import re
 import socket
 
-from ansible_collections.mvpn.lab.plugins.module_utils.suites import ALGORITHMS, KEY_OPTIONS  # noqa: F401
+from ansible_collections.mvpn.lab.plugins.module_utils import suites
 
 HIDDEN = "<hidden>"
 ANY = "::/0"
 
 #: The two cipher suites of the lab, as iproute2 algorithms, and their key lengths: the one
 #: table in module_utils/suites.py (shared with the lab model and ``mvpn-lab keys``).
-SUITES = ALGORITHMS
+SUITES = suites.ALGORITHMS
+KEY_OPTIONS = suites.KEY_OPTIONS
 ALGO_TYPES = ("auth", "auth-trunc", "aead", "enc", "comp")
 
 #: Upper-layer protocols by the names iproute2 prints (from /etc/protocols) and a few aliases.

@@ -560,7 +560,7 @@ def test_role_agrees_with_the_key_file():
     assert {sa["name"]: int(sa["spi"], 16) for sa in sas} == keys.SPIS
     assert {name: s["key_bytes"] for name, s in model["ipsec"]["suites"].items()} == keys.SUITES
     assert keys.SUITES == {"paper": {"enc_key": 16, "auth_key": 20}, "aead": {"aead_key": 20}}
-    assert xfrm.SUITES is suites.ALGORITHMS
+    assert xfrm.SUITES is suites.ALGORITHMS and xfrm.KEY_OPTIONS is suites.KEY_OPTIONS
     for suite, spec in model["ipsec"]["suites"].items():  # the lab's lengths are ones the module takes
         for field, size in spec["key_bytes"].items():
             assert size in xfrm.SUITES[spec["algorithm"]]["keys"][field], (suite, field)
