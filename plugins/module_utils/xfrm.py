@@ -17,25 +17,16 @@ import ipaddress
 import re
 import socket
 
+from ansible_collections.mvpn.lab.plugins.module_utils import suites
 from ansible_collections.mvpn.lab.plugins.module_utils.ipbatch import run_batch
 
 HIDDEN = "<hidden>"
 ANY = "::/0"
 
-#: The two cipher suites of the lab, as iproute2 algorithms.
-SUITES = {
-    # the paper era's ESP: AES-CBC with HMAC-SHA1-96 (RFC 3602, RFC 2404)
-    "aes-cbc-hmac-sha1": {
-        "algos": (("auth-trunc", "hmac(sha1)", "auth_key", 96), ("enc", "cbc(aes)", "enc_key", None)),
-        "keys": {"enc_key": (16, 24, 32), "auth_key": (20,)},
-    },
-    # AES-GCM with a 16-byte ICV (RFC 4106); the key material ends with the 4-byte salt
-    "aes-gcm": {
-        "algos": (("aead", "rfc4106(gcm(aes))", "aead_key", 128),),
-        "keys": {"aead_key": (20, 28, 36)},
-    },
-}
-KEY_OPTIONS = ("enc_key", "auth_key", "aead_key")
+#: The two cipher suites of the lab, as iproute2 algorithms, and their key lengths: the one
+#: table in module_utils/suites.py (shared with the lab model and ``mvpn-lab keys``).
+SUITES = suites.ALGORITHMS
+KEY_OPTIONS = suites.KEY_OPTIONS
 ALGO_TYPES = ("auth", "auth-trunc", "aead", "enc", "comp")
 
 #: Upper-layer protocols by the names iproute2 prints (from /etc/protocols) and a few aliases.

@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from mvpn_lab import collection
 from mvpn_lab.errors import LabError
 
 VARIABLE = "mvpn_ipsec_keys"
@@ -55,14 +56,17 @@ SA_DESCRIPTIONS: dict[str, str] = {
     "mn_to_ha": "ESP transport mode, MN home address -> HA: Binding Updates (RFC 3776/4877)",
     "ha_to_mn": "ESP transport mode, HA -> MN home address: Binding Acknowledgements",
 }
-SA_NAMES: tuple[str, ...] = tuple(SA_DESCRIPTIONS)
+# The SA names, their SPI numbering and the suites' key lengths have one owner, the collection's
+# plugins/module_utils/suites.py, which the xfrm_state module and the lab model read too.
+_SUITES_TABLE = collection.module_utils("suites")
+SA_NAMES: tuple[str, ...] = tuple(_SUITES_TABLE.SA_NAMES)
 # SPIs are not secret. Fixed and documented, so the role can remove SAs without the key file.
-SPIS: dict[str, int] = {name: 0x1001 + i for i, name in enumerate(SA_NAMES)}
+SPIS: dict[str, int] = dict(_SUITES_TABLE.DEFAULT_SPIS)
 
-# Key fields of each suite and their length in bytes.
+# Key fields of each suite and their length in bytes: paper = cbc(aes) 128 + hmac(sha1) 160
+# (the paper's suite), aead = rfc4106(gcm(aes)) 16-byte key + 4-byte salt.
 SUITES: dict[str, dict[str, int]] = {
-    "paper": {"enc_key": 16, "auth_key": 20},  # cbc(aes) 128 + hmac(sha1) 160 (the paper's suite)
-    "aead": {"aead_key": 20},  # rfc4106(gcm(aes)): 16-byte key + 4-byte salt
+    suite: _SUITES_TABLE.key_bytes(suite) for suite in _SUITES_TABLE.LAB_SUITES
 }
 SUITE_CHOICES = ("paper", "aead", "both")
 KEY_COMMENTS = {

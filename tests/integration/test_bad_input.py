@@ -28,7 +28,8 @@ LAB_HOSTS = ("mn", "ha", "fn", "cn", "impair")
 
 
 def _group_vars(name: str) -> dict:
-    return yaml.safe_load((INVENTORY / "group_vars/all" / name).read_text())
+    """The collection's copy of the shared data (playbooks/vars/NAME), which both inventories use."""
+    return yaml.safe_load((ROOT / "playbooks/vars" / name).read_text())
 
 
 def _role_option(role: str, suffix: str) -> str:
@@ -202,3 +203,39 @@ def test_unknown_figure(validate):
         "mvpn_topology_figure: 'fig9' is not a figure of mvpn_topology_figures",
         "(expected one of: fig1, fig5)",
     )
+
+
+# --- the lab model (mvpn_lab_model): built from the collection's topology data and the inventory's
+
+
+def test_mn_token_that_does_not_fit_the_prefix(validate):
+    run = validate({"mvpn_mn_token": "fec0::1"})
+    _assert_rejected(run, "mvpn_mn_token:", "does not fit in the host part of")
+
+
+def test_missing_tunnel_inner_interface(validate):
+    inner = _group_vars("topology.yml")["mvpn_tunnel_inner"]
+    del inner["cn"]["interface"]
+    run = validate({"mvpn_tunnel_inner": inner})
+    _assert_rejected(run, "mvpn_tunnel_inner.cn.interface: missing", "(expected the dummy interface's name")
+
+
+def test_no_network_for_the_home_agent(validate):
+    networks = [n for n in _group_vars("topology.yml")["mvpn_wlan_networks"] if n["node"] != "ha"]
+    run = validate({"mvpn_wlan_networks": networks})
+    _assert_rejected(run, "mvpn_wlan_networks: no network with node: ha", "home agent")
+
+
+def test_an_override_of_one_variable_reaches_the_model(validate, tmp_path):
+    """-e mvpn_address_plan=ula changes the published model; the rest is the collection's data."""
+    playbook = tmp_path / "show.yml"
+    playbook.write_text(
+        f"- ansible.builtin.import_playbook: {ROOT}/playbooks/validate.yml\n"
+        "- hosts: mn\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n"
+        '        msg: "model {{ mvpn_lab_model.home_address }} {{ mvpn_lab_model.correspondent_inner }}"\n'
+    )
+    run = validate({"mvpn_address_plan": "ula"}, playbook=str(playbook))
+    _assert_no_host_contacted(run)
+    assert run.returncode == 0, run.output
+    assert run.lines_with("model fd00:106:2700:0:20c:30ff:febb:f0b6 fd00:0:0:1000::10"), run.output

@@ -20,11 +20,10 @@ from mvpn_lab.vlab import paths
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORIES = {name: ROOT / "inventories" / name for name in ("virtual", "physical")}
-SHARED = ("topology.yml", "roles.yml")
-TOPOLOGY = yaml.safe_load((INVENTORIES["virtual"] / "group_vars/all/topology.yml").read_text())
-ROLES_BY_GROUP = yaml.safe_load((INVENTORIES["virtual"] / "group_vars/all/roles.yml").read_text())[
-    "mvpn_roles_by_group"
-]
+# The shared data lives once, in the collection (playbooks/vars); no inventory has a copy.
+SHARED = ROOT / "playbooks/vars"
+TOPOLOGY = yaml.safe_load((SHARED / "topology.yml").read_text())
+ROLES_BY_GROUP = yaml.safe_load((SHARED / "roles.yml").read_text())["mvpn_roles_by_group"]
 NODE_OF_GROUP = {
     "mobile_nodes": "mn",
     "home_agents": "ha",
@@ -69,11 +68,36 @@ def links_used(figure, node, groups):
     return links
 
 
-@pytest.mark.parametrize("name", SHARED)
-def test_shared_group_vars_are_identical(name):
-    virtual = (INVENTORIES["virtual"] / "group_vars/all" / name).read_bytes()
-    physical = (INVENTORIES["physical"] / "group_vars/all" / name).read_bytes()
-    assert virtual == physical, f"inventories/*/group_vars/all/{name} differ"
+@pytest.mark.parametrize("inv", INVENTORIES)
+def test_inventories_hold_no_copy_of_the_shared_data(inv):
+    """Topology data and roles per group come from the collection, unless an inventory overrides one."""
+    shared = {
+        name for f in ("topology.yml", "roles.yml") for name in yaml.safe_load((SHARED / f).read_text())
+    }
+    assert "mvpn_tunnel_inner" in shared and "mvpn_roles_by_group" in shared
+    for path in sorted(INVENTORIES[inv].rglob("*.yml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        assert not shared & set(data), f"{path}: sets {sorted(shared & set(data))} (the collection has them)"
+
+
+@pytest.mark.parametrize("inv", INVENTORIES)
+def test_each_host_gets_the_same_lab_model_as_the_twin(inv):
+    """The model each inventory's hosts get is the twin's but for the interface names."""
+    from ansible_collections.mvpn.lab.plugins.filter.lab_model import lab_model
+
+    def without_host(model):
+        return {k: v for k, v in model.items() if k != "host"}
+
+    twin = {d["vars"]["mvpn_node"]: lab_model(d["vars"]) for d in HOSTS["virtual"].values()}
+    for host, data in HOSTS[inv].items():
+        model = lab_model(data["vars"])
+        node = data["vars"]["mvpn_node"]
+        assert without_host(model) == without_host(twin[node]), (inv, host)
+        assert model["host"]["node"] == node
+        assert [a["address"] for a in model["host"]["addresses"]] == [
+            a["address"] for a in twin[node]["host"]["addresses"]
+        ]
+        assert model["home_address"] == "fec0:106:2700:0:20c:30ff:febb:f0b6"
 
 
 @pytest.mark.parametrize("inv", INVENTORIES)
@@ -219,8 +243,7 @@ def test_physical_access_points_have_a_bssid():
 
 def test_physical_files_say_they_are_examples():
     base = INVENTORIES["physical"]
-    shared = {base / "group_vars/all" / name for name in SHARED}
-    files = [p for p in sorted(base.rglob("*.yml")) if p not in shared]
+    files = sorted(base.rglob("*.yml"))
     assert len(files) >= 7  # hosts.yml, the connection settings, five host_vars
     for path in files:
         assert "EXAMPLE" in path.read_text()[:400], f"{path}: say near the top that it is an example to edit"

@@ -549,14 +549,23 @@ def test_bad_suite_is_a_usage_error(tmp_path, capsys):
 
 
 def test_role_agrees_with_the_key_file():
-    """SA names, default SPIs and key lengths are the same in roles/ipsec and mvpn_lab.keys."""
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    """SA names, default SPIs and key lengths: the key file, the lab model (which the ipsec role
+    reads) and the xfrm modules share plugins/module_utils/suites.py."""
+    from ansible_collections.mvpn.lab.plugins.filter.lab_model import lab_model
+    from ansible_collections.mvpn.lab.plugins.module_utils import suites, xfrm
+
+    model = lab_model({})
+    sas = model["ipsec"]["sas"]
+    assert [sa["name"] for sa in sas] == list(keys.SA_NAMES) == list(keys.SA_DESCRIPTIONS)
+    assert {sa["name"]: int(sa["spi"], 16) for sa in sas} == keys.SPIS
+    assert {name: s["key_bytes"] for name, s in model["ipsec"]["suites"].items()} == keys.SUITES
+    assert keys.SUITES == {"paper": {"enc_key": 16, "auth_key": 20}, "aead": {"aead_key": 20}}
+    assert xfrm.SUITES is suites.ALGORITHMS and xfrm.KEY_OPTIONS is suites.KEY_OPTIONS
+    for suite, spec in model["ipsec"]["suites"].items():  # the lab's lengths are ones the module takes
+        for field, size in spec["key_bytes"].items():
+            assert size in xfrm.SUITES[spec["algorithm"]]["keys"][field], (suite, field)
+    assert len({sa["reqid"] for sa in sas}) == 3
     role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    spis = {name: int(spi, 16) for name, spi in defaults["ipsec_default_spis"].items()}
-    assert spis == keys.SPIS
-    assert [sa["name"] for sa in role_vars["_ipsec_sas"]] == list(keys.SA_NAMES)
-    assert role_vars["_ipsec_key_bytes"] == keys.SUITES
-    assert len({sa["reqid"] for sa in role_vars["_ipsec_sas"]}) == 3
+    assert "ipsec_lab_model.ipsec.sas" in role_vars["_ipsec_sas"]
     specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
-    assert specs["options"]["ipsec_default_spis"]["default"] == defaults["ipsec_default_spis"]
     assert specs["options"]["mvpn_ipsec_keys"]["no_log"] is True

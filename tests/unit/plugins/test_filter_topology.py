@@ -10,7 +10,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.mvpn.lab.plugins.filter import topology as t
 
 ROOT = Path(__file__).resolve().parents[3]
-TOPOLOGY = yaml.safe_load((ROOT / "inventories/virtual/group_vars/all/topology.yml").read_text())
+# The paper's topology data: the one copy, which both inventories use (lab_model's defaults).
+TOPOLOGY = yaml.safe_load((ROOT / "playbooks/vars/topology.yml").read_text())
 PAPER = yaml.safe_load((ROOT / "src/mvpn_lab/data/paper_results.yaml").read_text())["topology"]
 
 # Interface names as the paper's figures print them (Eth0/Eth1 of each machine).
@@ -414,3 +415,292 @@ def test_filter_module_exports_every_filter():
         "unit_name": t.unit_name,
         "unit_file": t.unit_file,
     }
+
+
+# ---- the lab model (mvpn.lab.lab_model): every derived value, built once
+
+from ansible_collections.mvpn.lab.plugins.filter import lab_model as lm  # noqa: E402
+
+# What the roles and playbooks rendered before the model existed, recorded from the inventory of
+# the time (inventories/virtual) for every host, Fig. 5 and Fig. 1, the paper and the ula plan:
+# node plans, the MN's static address and gateway per link, the SAs and inner ends of the ipsec
+# role, the addresses in the mip6 role's configuration, radvd's prefix, chrony's server, the
+# handover manifest's addresses and verify_impairment's ends.
+BEFORE = __import__("json").loads((ROOT / "tests/unit/plugins/data/derived_before.json").read_text())
+VIRTUAL_IFACES = {
+    "mn": {"wireless": "wlan0"},
+    "ha": {"backbone": "eth0", "home": "wlan0"},
+    "fn": {"impaired": "eth0", "foreign": "wlan0", "backbone": "eth2"},
+    "cn": {"backbone": "eth0"},
+    "impair": {"backbone": "eth0", "impaired": "eth1"},
+}
+
+
+def model(node="mn", figure="fig5", plan_name="paper", **overrides):
+    variables = {
+        "mvpn_node": node,
+        "mvpn_interfaces": VIRTUAL_IFACES[node],
+        "inventory_hostname": node,
+        "mvpn_topology_figure": figure,
+        "mvpn_address_plan": plan_name,
+    }
+    variables.update(overrides)
+    return lm.lab_model(variables)
+
+
+def mip6_addresses(m, node):
+    """The address lines of the mip6 role's template (mode ro), from the model."""
+    if node == "mn":
+        return [
+            f'home_address: "{m["home_address"]}"',
+            f'home_agent: "{m["home_agent"]}"',
+            f'  - "{m["correspondent"]}"',
+        ]
+    if node == "ha":
+        return [
+            f'address: "{m["home_agent"]}"',
+            f'home_prefix: "{m["home_prefix"]}"',
+            f'  - "{m["home_address"]}"',
+        ]
+    return [f'address: "{m["correspondent"]}"']
+
+
+@pytest.mark.parametrize("case", sorted(BEFORE))
+@pytest.mark.parametrize("node", sorted(VIRTUAL_IFACES))
+def test_model_gives_what_the_roles_rendered_before(case, node):
+    figure, plan_name = case.split("/")
+    m = model(node, figure, plan_name)
+    old = BEFORE[case][node]
+    assert m["host"] == old["node_plan"]
+    if node == "mn":
+        for link in ("home", "foreign"):
+            assert m["mn_links"][link]["address"] == old["mn_static_" + link]
+            assert m["mn_links"][link]["gateway"] == old["mn_gw_" + link]
+            assert m["mn_links"][link]["host"] == old["test1_addr_" + link]
+            assert m["mn_links"][link]["ssid"] == old["test1_ssid_" + link]
+    if node in ("mn", "ha", "cn"):
+        assert [{k: v for k, v in sa.items() if k != "spi"} for sa in m["ipsec"]["sas"]] == old["ipsec_sas"]
+        assert {n: {k: v for k, v in e.items() if k != "host"} for n, e in m["inner"].items()} == old[
+            "ipsec_inner"
+        ]
+        assert mip6_addresses(m, node) == old["mip6_addresses"]
+    if node in ("ha", "fn"):
+        network = next(n for n in m["wlan_networks"] if n["node"] == node)
+        assert [network, VIRTUAL_IFACES[node][network["link"]], m["prefixes"][network["link"]]] == old[
+            "radvd"
+        ]
+    assert [m["correspondent"], list(m["prefixes"].values())] == old["chrony"]
+    assert {k: m[k] for k in old["handover"]} == old["handover"]
+    if figure == "fig5":
+        assert [m["correspondent"], m["nodes"]["fn"]["hosts"][m["foreign_link"]]] == old["verify_impairment"]
+
+
+# The paper's plan, as the paper prints it, and the same plan in fd00::/8.
+PLAN_ADDRESSES = {
+    "paper": {
+        "home_address": "fec0:106:2700:0:20c:30ff:febb:f0b6",
+        "home_agent": "fec0:106:2700::1",
+        "correspondent": "fec0:106:2500::2",
+        "correspondent_inner": "fec0:0:0:1000::10",
+        "home_prefix": "fec0:106:2700::/64",
+        "foreign_prefix": "fec0:106:1100::/64",
+        "coa": "fec0:106:1100:0:20c:30ff:febb:f0b6/64",
+        "mn_inner": "fec0:0:0:2000::20/64",
+    },
+    "ula": {
+        "home_address": "fd00:106:2700:0:20c:30ff:febb:f0b6",
+        "home_agent": "fd00:106:2700::1",
+        "correspondent": "fd00:106:2500::2",
+        "correspondent_inner": "fd00:0:0:1000::10",
+        "home_prefix": "fd00:106:2700::/64",
+        "foreign_prefix": "fd00:106:1100::/64",
+        "coa": "fd00:106:1100:0:20c:30ff:febb:f0b6/64",
+        "mn_inner": "fd00:0:0:2000::20/64",
+    },
+}
+
+
+@pytest.mark.parametrize("figure", ["fig5", "fig1"])
+@pytest.mark.parametrize("plan_name", ["paper", "ula"])
+def test_model_addresses_of_the_papers_plan(figure, plan_name):
+    m = model("mn", figure, plan_name)
+    want = PLAN_ADDRESSES[plan_name]
+    for key in (
+        "home_address",
+        "home_agent",
+        "correspondent",
+        "correspondent_inner",
+        "home_prefix",
+        "foreign_prefix",
+    ):
+        assert m[key] == want[key], key
+    assert (m["figure"], m["address_plan"], m["home_prefix_len"]) == (figure, plan_name, 64)
+    assert m["ssids"] == {"home": "LOCAL", "visited": "VISITME"}
+    assert (m["home_link"], m["foreign_link"]) == ("home", "foreign")
+    assert m["mn_links"]["foreign"]["address"] == want["coa"]
+    assert m["mn_links"]["home"]["gateway"] == want["home_agent"]
+    assert m["inner"]["mn"] == {
+        "interface": "nemo0",
+        "address": want["mn_inner"],
+        "host": want["mn_inner"].split("/")[0],
+        "prefix": want["mn_inner"].replace("::20/64", "::/64"),
+    }
+    sas = {sa["name"]: sa for sa in m["ipsec"]["sas"]}
+    assert (sas["mn_to_ha"]["src"], sas["mn_to_ha"]["dst"]) == (want["home_address"], want["home_agent"])
+    assert sas["mn_to_ha"]["policy"] == {
+        "src": want["home_address"] + "/128",
+        "dst": want["home_agent"] + "/128",
+        "proto": "135",
+        "mh_type": 5,
+    }
+    assert sas["cn_to_mn_tunnel"]["selector"]["src"] == want["correspondent_inner"].replace("::10", "::/64")
+    fn = m["nodes"]["fn"]
+    if figure == "fig5":
+        assert fn["hosts"] == {
+            "impaired": want["home_agent"].replace("2700::1", "1700::2"),
+            "foreign": want["home_agent"].replace("2700::1", "1100::1"),
+        }
+        assert fn["routes"] == [
+            {"dest": "::/0", "gateway": want["home_agent"].replace("2700::1", "1700::1"), "link": "impaired"}
+        ]
+    else:
+        assert fn["hosts"]["backbone"] == want["correspondent"].replace("::2", "::3")
+        assert m["nodes"]["impair"] == {"forwarding": False, "addresses": {}, "hosts": {}, "routes": []}
+
+
+def test_model_spis_come_from_the_key_file_else_the_default_numbering():
+    m = model("cn", mvpn_ipsec_keys={"cn_to_mn": {"spi": "0x00002001", "enc_key": "00" * 16}})
+    spis = {sa["name"]: sa["spi"] for sa in m["ipsec"]["sas"]}
+    assert spis["cn_to_mn"] == "0x00002001"
+    assert spis["mn_to_cn"] == "0x00001002" and spis["ha_to_mn"] == "0x00001006"
+    assert "00" * 16 not in repr(m)  # never a key
+
+
+def test_model_suites_are_the_shared_table():
+    m = model()
+    assert m["ipsec"]["suites"] == {
+        "paper": {"algorithm": "aes-cbc-hmac-sha1", "key_bytes": {"enc_key": 16, "auth_key": 20}},
+        "aead": {"algorithm": "aes-gcm", "key_bytes": {"aead_key": 20}},
+    }
+
+
+def test_model_without_a_node_has_no_host_part():
+    m = lm.lab_model({"mvpn_address_plan": "ula"})
+    assert m["host"] is None and m["node"] is None
+    assert m["home_address"] == PLAN_ADDRESSES["ula"]["home_address"]
+
+
+def test_inventory_values_override_the_collections_topology_data():
+    plans = {"mine": dict(TOPOLOGY["mvpn_address_plans"]["paper"], home="2001:db8:27::/64")}
+    m = model("ha", mvpn_address_plans=plans, mvpn_address_plan="mine", mvpn_mn_token="::42")
+    assert m["home_address"] == "2001:db8:27::42"
+    assert m["home_agent"] == "2001:db8:27::1"
+    assert {"interface": "wlan0", "address": "2001:db8:27::1/64"} in m["host"]["addresses"]
+    assert m["correspondent"] == "fec0:106:2500::2"  # the rest of the plan as given
+
+
+def test_model_defaults_are_the_collections_topology_file():
+    assert lm.topology_defaults() == {name: TOPOLOGY.get(name) for name in lm.TOPOLOGY_VARIABLES}
+    assert TOPOLOGY["mvpn_tunnel_inner"]["cn"] == {
+        "link": "cn_private",
+        "id": "::10",
+        "interface": "olympus0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needles"),
+    [
+        ({"mvpn_topology_figure": "fig9"}, ("mvpn_topology_figure: 'fig9' is not a figure", "fig1, fig5")),
+        ({"mvpn_address_plan": "x"}, ("mvpn_address_plan: 'x' is not a plan", "paper, ula")),
+        ({"mvpn_mn_token": "fec0::1"}, ("mvpn_mn_token:", "does not fit")),
+        (
+            {"mvpn_wlan_networks": [{"ssid": "LOCAL", "link": "home", "node": "ha"}]},
+            ("mvpn_wlan_networks: no network with node: fn", "foreign router"),
+        ),
+        ({"mvpn_wlan_networks": [{"ssid": "LOCAL", "node": "ha"}]}, ("mvpn_wlan_networks[0].link: missing",)),
+        (
+            {"mvpn_tunnel_inner": {"cn": {"link": "cn_private", "id": "::10"}}},
+            ("mvpn_tunnel_inner.cn.interface: missing", "olympus0"),
+        ),
+        (
+            {"mvpn_tunnel_inner": {"cn": {"link": "nowhere", "id": "::10", "interface": "o0"}}},
+            ("mvpn_address_plans.paper.nowhere: missing",),
+        ),
+        ({"mvpn_interfaces": {"home": "wlan0"}}, ("mvpn_interfaces.backbone: missing on ha",)),
+    ],
+)
+def test_model_rejects_bad_topology_data_in_one_line(overrides, needles):
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        model("ha", **overrides)
+    one_line_error(excinfo, *needles)
+
+
+def test_model_names_a_missing_home_agent_identifier():
+    figures = yaml.safe_load(yaml.safe_dump(TOPOLOGY["mvpn_topology_figures"]))
+    del figures["fig5"]["nodes"]["ha"]["addresses"]["home"]
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        model("cn", mvpn_topology_figures=figures)
+    one_line_error(excinfo, "mvpn_topology_figures.fig5.nodes.ha.addresses.home: missing")
+
+
+def test_lab_model_is_exported():
+    assert lm.FilterModule().filters() == {
+        "lab_model": lm.lab_model,
+        "ipsec_key_problems": lm.ipsec_key_problems,
+    }
+
+
+def test_every_role_that_reads_the_model_has_it_as_a_documented_default():
+    """<role>_lab_model: documented in the role's argument_specs and defaulting to mvpn_lab_model,
+    for every role whose files use it; no role reads the raw topology variables."""
+    raw = ("mvpn_address_plans", "mvpn_topology_figures", "mvpn_wlan_networks[", "mvpn_mn_token }}")
+    for role_dir in sorted((ROOT / "roles").iterdir()):
+        role, name = role_dir.name, f"{role_dir.name}_lab_model"
+        files = [p for p in role_dir.rglob("*") if p.is_file() and p.suffix in (".yml", ".j2")]
+        used = any(name in p.read_text() for p in files if "meta" not in p.parts)
+        options = yaml.safe_load((role_dir / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]
+        defaults = yaml.safe_load((role_dir / "defaults/main.yml").read_text()) or {}
+        assert (name in options["options"]) == used == (name in defaults), role
+        if used:
+            assert defaults[name].startswith("{{ mvpn_lab_model if mvpn_lab_model is defined else"), role
+        for path in files:
+            text = path.read_text()
+            assert not any(word in text for word in raw if "meta" not in path.parts), path
+            assert "ipv6_host(" not in text, path
+
+
+# ---- the ipsec role's key check, over the one table of key lengths
+
+
+def test_ipsec_key_problems_accepts_a_generated_key_file():
+    from mvpn_lab import keys as keyfile
+
+    generated = keyfile.generate_keys("both")
+    for suite in ("paper", "aead"):
+        assert lm.ipsec_key_problems(generated, list(generated), suite) == []
+
+
+def test_ipsec_key_problems_one_line_each_never_a_value():
+    secret = "ab" * 15
+    given = {
+        "cn_to_mn": {"spi": "0x1001", "enc_key": secret, "auth_key": "zz" * 20},
+        "mn_to_cn": {"spi": 4097, "enc_key": "0x" + "cd" * 16},
+        "mn_to_ha": "nothing",
+        "ha_to_mn": {"spi": "4102", "aead_key": "ef" * 20},
+    }
+    problems = lm.ipsec_key_problems(given, ["cn_to_mn", "mn_to_cn", "mn_to_ha", "ha_to_mn"], "paper")
+    assert problems == [
+        "mvpn_ipsec_keys.cn_to_mn.enc_key: expected 32 hex digits (16 bytes), got 30",
+        "mvpn_ipsec_keys.cn_to_mn.auth_key: not a hex string",
+        "mvpn_ipsec_keys.mn_to_cn.auth_key: missing (needed by ipsec_suite paper)",
+        "mvpn_ipsec_keys.mn_to_ha: missing or not a mapping (spi and keys)",
+        "mvpn_ipsec_keys.ha_to_mn.spi: expected an integer or a 0x... hex string",
+        "mvpn_ipsec_keys.ha_to_mn.enc_key: missing (needed by ipsec_suite paper)",
+        "mvpn_ipsec_keys.ha_to_mn.auth_key: missing (needed by ipsec_suite paper)",
+        "mvpn_ipsec_keys: the SPIs of cn_to_mn, mn_to_cn, mn_to_ha, ha_to_mn are not distinct",
+    ]
+    assert secret not in repr(problems)
+    assert lm.ipsec_key_problems(given, ["ha_to_mn"], "aead") == [
+        "mvpn_ipsec_keys.ha_to_mn.spi: expected an integer or a 0x... hex string"
+    ]
