@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 import pytest
@@ -87,5 +88,5 @@ def test_the_daemon_config_keeps_the_plain_word() -> None:
     cfg = parse_config(
         {"role": "mn", "home_address": "2001:db8:1::100", "home_agent": "2001:db8:1::1", "mode": "ro"}
     )
-    assert cfg.mode == "ro" and type(cfg.mode) is str
+    assert cfg.mode == "ro" and isinstance(cfg.mode, str) and not isinstance(cfg.mode, enum.Enum)
     assert cfg.movement_detection == "ra"
