@@ -15,9 +15,10 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: mitogen_linear
 short_description: Ansible's linear strategy on Mitogen's persistent remote interpreters
+version_added: 0.1.0
 description:
   - Runs plays as ansible-core's C(linear) strategy does (each task on every host before the
-    next task), but connects and runs modules through Mitogen for Ansible: one persistent Python
+    next task), but connects and runs modules through Mitogen for Ansible, with one persistent Python
     interpreter per host and connection, started once over SSH, instead of a new SSH command and a
     new interpreter (with the module's imports) for every task.
   - The project's default strategy (C(ansible.cfg) and the molecule scenarios). Switch it off with
