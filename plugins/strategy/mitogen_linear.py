@@ -26,7 +26,7 @@ description:
   - Needs the Python package C(mitogen) on the controller (pinned in the project's
     C(pyproject.toml), installed by C(scripts/setup.sh)); the lab hosts need nothing beyond Python.
 author:
-  - mvpn-lab developers
+  - mvpn-lab developers (@mvpn-lab)
 notes:
   - Connection plugins C(ssh) and C(local) are replaced by Mitogen's own for the duration of the
     play; C(raw), C(delegate_to), C(run_once), C(async), C(become) and C(ignore_unreachable) keep
