@@ -1,10 +1,15 @@
 """Wall times of the virtual twin's main steps, printed as a table.
 
-    .venv/bin/python benchmarks/twin_timings.py [--cold] [--skip-test1]
+    .venv/bin/python benchmarks/twin_timings.py [--cold] [--skip-site] [--skip-test1]
+        [--test2 CONFIG] [--strategy NAME]
 
 --cold builds the image into an empty temporary cache (the real cache is left alone).
 If the twin is not running it is booted from the cached image and the boot is timed.
-Then site.yml runs twice (the second run must report changed=0) and Test 1 once.
+Then site.yml runs twice (the second run must report changed=0), Test 1 once and, with
+--test2, one repetition of that Test 2 configuration on the provisioned lab.
+--strategy runs the playbooks with that Ansible strategy (ANSIBLE_STRATEGY; "linear" is Ansible
+without Mitogen), else ansible.cfg's (mvpn.lab.mitogen_linear, or ANSIBLE_STRATEGY if set).
+The first lines name the strategy and the host's load average (the twin shares the CPU).
 A benchmark, not a test: it prints figures and asserts nothing.
 """
 
@@ -29,7 +34,19 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, in
     proc = subprocess.run(
         argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
     )
-    return time.monotonic() - started, proc.returncode, proc.stdout + proc.stderr
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:  # the figure is printed anyway; this says why it failed
+        print(
+            f"{' '.join(argv[:2])}: exit {proc.returncode}",
+            *proc.stdout.splitlines()[-15:],
+            sep="\n",
+            file=sys.stderr,
+        )
+    return elapsed, proc.returncode, proc.stdout + proc.stderr
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def changed_total(output: str) -> int:
@@ -39,9 +56,18 @@ def changed_total(output: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true", help="also time a cold image build")
+    parser.add_argument("--skip-site", action="store_true", help="do not run site.yml")
     parser.add_argument("--skip-test1", action="store_true", help="do not run Test 1")
+    parser.add_argument(
+        "--test2", metavar="CONFIG", help="also time one repetition of this Test 2 configuration (its id)"
+    )
+    parser.add_argument("--strategy", help="Ansible strategy for the playbooks (linear: without Mitogen)")
     args = parser.parse_args()
-    rows: list[tuple[str, str]] = []
+    play_env = {"ANSIBLE_STRATEGY": args.strategy} if args.strategy else {}
+    strategy = (
+        args.strategy or os.environ.get("ANSIBLE_STRATEGY") or "ansible.cfg's (mvpn.lab.mitogen_linear)"
+    )
+    rows: list[tuple[str, str]] = [("strategy", strategy), ("load average", load_average())]
     cli = str(BIN / "mvpn-lab")
     if args.cold:
         with tempfile.TemporaryDirectory() as cache:
@@ -64,8 +90,8 @@ def main() -> int:
                 f"{ready.group(1) if ready else '?'} s (up incl. cabling {secs:.0f} s)",
             )
         )
-    for label in ("site.yml", "site.yml again"):
-        secs, code, out = timed([str(BIN / "ansible-playbook"), "playbooks/site.yml"])
+    for label in () if args.skip_site else ("site.yml", "site.yml again"):
+        secs, code, out = timed([str(BIN / "ansible-playbook"), "playbooks/site.yml"], env=play_env)
         rows.append((label, f"{secs:.0f} s, changed={changed_total(out)}, exit {code}"))
     if not args.skip_test1:
         with tempfile.TemporaryDirectory() as results:
@@ -75,9 +101,24 @@ def main() -> int:
                     "playbooks/test1_validation.yml",
                     "-e",
                     f"mvpn_results_dir={results}",
-                ]
+                ],
+                env=play_env,
             )
             rows.append(("Test 1 (4 configurations)", f"{secs:.0f} s, exit {code}"))
+    if args.test2:
+        with tempfile.TemporaryDirectory() as results:
+            extra = {
+                "mvpn_provision": False,
+                "mvpn_test2_repetitions": 1,
+                "mvpn_test2_only": [f"^{args.test2}$"],
+                "mvpn_results_dir": results,
+            }
+            secs, code, out = timed(
+                [str(BIN / "ansible-playbook"), "playbooks/test2_wlan.yml", "-e", json.dumps(extra)],
+                env=play_env,
+            )
+            rows.append((f"Test 2 {args.test2}, 1 repetition", f"{secs:.0f} s, exit {code}"))
+    rows.append(("load average after", load_average()))
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")

@@ -39,4 +39,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$venv/bin/pip" install -q -e "$here[dev]"
   echo "$want" > "$stamp"
 fi
-echo "setup: ok ($("$venv/bin/python" --version), $("$venv/bin/ansible" --version | head -n1))"
+# ansible.cfg's strategy (mvpn.lab.mitogen_linear) needs Mitogen, and a Mitogen that accepts this
+# ansible-core: importing its loaders checks that, so a mismatch stops here rather than in a playbook.
+mitogen=$("$venv/bin/python" -c 'import importlib.metadata as m, ansible_mitogen.loaders; print(m.version("mitogen"))')
+echo "setup: ok ($("$venv/bin/python" --version), $("$venv/bin/ansible" --version | head -n1), mitogen $mitogen)"
