@@ -347,6 +347,16 @@ def test_esp_policy_listing_is_understood():
     tcp_only = ESP_LISTING.replace("mobility-header", "tcp")
     assert not esp_policy_present(tcp_only, HA, HOA)
     assert not esp_policy_present("", HA, HOA)
+    by_number = ESP_LISTING.replace("proto mobility-header", "proto 135")
+    assert esp_policy_present(by_number, HA, HOA)  # ip prints the number without /etc/protocols
+    blocked = ESP_LISTING.replace("ptype main", "action block ptype main")
+    assert not esp_policy_present(blocked, HA, HOA)
+    other_type = ESP_LISTING.replace("proto mobility-header", "proto mobility-header type 7")
+    assert not esp_policy_present(other_type, HA, HOA)
+    bu_only = ESP_LISTING.replace("proto mobility-header", "proto mobility-header type 5")
+    assert esp_policy_present(bu_only, HOA2, HA)
+    ipv4 = "src 10.0.0.0/8 dst 10.0.0.1/32\n\tdir in priority 5 ptype main\n\ttmpl src 0.0.0.0 dst 0.0.0.0\n"
+    assert not esp_policy_present(ipv4 + "\t\tproto esp reqid 0 mode transport\n", HA, HOA)
 
 
 def test_setup_checks_the_declared_esp_policy():

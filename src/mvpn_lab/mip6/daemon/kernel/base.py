@@ -16,7 +16,6 @@ priorities (lower wins) are the ``PRIO_*`` constants. See docs/mip6.md for the f
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from mvpn_lab.mip6.core.actions import (
 from mvpn_lab.mip6.core.config import NodeConfig
 from mvpn_lab.mip6.core.counters import Counters
 from mvpn_lab.mip6.daemon.events import EventLog
+from mvpn_lab.mip6.wire.constants import IPPROTO_MH
 from mvpn_lab.mip6.wire.messages import HomeTest, HomeTestInit
 
 ANY = IPv6Address("::")
@@ -228,35 +228,22 @@ def _usable_permanent(listing: str, address: IPv6Address) -> bool:
 def esp_policy_present(listing: str, src: IPv6Address, dst: IPv6Address) -> bool:
     """Whether ``ip -6 xfrm policy list dir in ptype main`` shows a policy that requires ESP for
     Mobility Header traffic from ``src`` to ``dst`` (selector covering both addresses, protocol
-    any or mobility-header, an ``esp`` template without ``level use``)."""
-    blocks: list[list[str]] = []
-    for line in listing.splitlines():
-        if not line.strip():
-            continue
-        if not line[0].isspace():
-            blocks.append([line.strip()])
-        elif blocks:
-            blocks[-1].append(line.strip())
-    for block in blocks:
-        head = block[0].split()
+    any or mobility-header, type any, 5 or 6, action allow, an ``esp`` template of level
+    ``required``). The listing is read by the collection's one ``ip xfrm`` parser."""
+    for policy in _xfrm.parse_policies(listing):
+        sel = policy["sel"]
         try:
-            sel_src = IPv6Network(head[head.index("src") + 1], strict=False)
-            sel_dst = IPv6Network(head[head.index("dst") + 1], strict=False)
-        except (ValueError, IndexError):
+            covered = src in IPv6Network(sel["src"]) and dst in IPv6Network(sel["dst"])
+        except ValueError:  # an IPv4 selector
             continue
-        if src not in sel_src or dst not in sel_dst:
+        if not covered or policy["dir"] != "in" or policy["action"] != "allow":
             continue
-        if "proto" in head and head[head.index("proto") + 1] not in ("mobility-header", "135"):
+        if sel.get("proto") not in (0, None, IPPROTO_MH):
             continue
-        if "type" in head and head[head.index("type") + 1] not in ("5", "6"):
+        if sel.get("type") not in (None, 5, 6):
             continue
-        body = " ".join(block[1:])
-        if "dir in" not in body or "action block" in body:
-            continue
-        # each template starts with "tmpl"; a required ESP one has no "level use"
-        for tmpl in body.split("tmpl ")[1:]:
-            if re.search(r"\bproto esp\b", tmpl) and "level use" not in tmpl:
-                return True
+        if any(t["proto"] == "esp" and t["level"] == "required" for t in policy["templates"]):
+            return True
     return False
 
 
