@@ -37,9 +37,12 @@ seealso:
     link: https://mitogen.networkgenomics.com/ansible_detailed.html
 """
 
+from typing import Any
+
 from ansible.errors import AnsibleError
 from ansible.plugins.loader import strategy_loader
 
+MITOGEN_IMPORT_ERROR: ImportError | None
 try:
     import ansible_mitogen.strategy
 except ImportError as exc:
@@ -47,22 +50,22 @@ except ImportError as exc:
 else:
     MITOGEN_IMPORT_ERROR = None
 
+
+class _RefuseWithoutMitogen:
+    """Stand-in for Mitogen's mix-in when it is missing: refuses to run, with one line naming the fix."""
+
+    def __init__(self, *args, **kwargs):
+        raise AnsibleError(
+            "strategy mvpn.lab.mitogen_linear: the Python package mitogen is not installed "
+            "(%s); run scripts/setup.sh, or set ANSIBLE_STRATEGY=linear to run without it"
+            % MITOGEN_IMPORT_ERROR
+        )
+
+
 # the class ansible-core's own "linear" name loads, so nothing of it is loaded twice
-Linear = strategy_loader.get("ansible.builtin.linear", class_only=True)
+Linear: Any = strategy_loader.get("ansible.builtin.linear", class_only=True)
+Mixin: Any = _RefuseWithoutMitogen if MITOGEN_IMPORT_ERROR else ansible_mitogen.strategy.StrategyMixin
 
-if MITOGEN_IMPORT_ERROR is None:
 
-    class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Linear):
-        """Mitogen's mix-in on ansible-core's linear strategy."""
-
-else:
-
-    class StrategyModule(Linear):
-        """Stand-in without Mitogen: refuses to run, with a one-line error that names the fix."""
-
-        def __init__(self, *args, **kwargs):
-            raise AnsibleError(
-                "strategy mvpn.lab.mitogen_linear: the Python package mitogen is not installed "
-                "(%s); run scripts/setup.sh, or set ANSIBLE_STRATEGY=linear to run without it"
-                % MITOGEN_IMPORT_ERROR
-            )
+class StrategyModule(Mixin, Linear):
+    """Mitogen's mix-in on ansible-core's linear strategy."""
