@@ -186,7 +186,8 @@ def test_esp_marking_follows_the_declared_policy(cfg, pkt, esp):
 
 def test_protected_bu_reaches_the_home_agent_as_esp():
     listing = (
-        "src 2001:db8:1::100/128 dst 2001:db8:1::1/128 proto mobility-header\n\tdir in\n\ttmpl proto esp\n"
+        "src 2001:db8:1::100/128 dst 2001:db8:1::1/128 proto mobility-header\n"
+        "\tdir in priority 0 ptype main\n\ttmpl src :: dst ::\n\t\tproto esp reqid 0 mode transport\n"
     )
     runner = Runner(stdout={"ip -6 xfrm policy list": listing + listing.replace("::100", "::200")})
     daemon, _ = make(ha_config(require_ipsec=True, esp_policy_installed=True), runner=runner)
@@ -196,6 +197,39 @@ def test_protected_bu_reaches_the_home_agent_as_esp():
     assert daemon.node.cache.get(HOA).careof_address == COA1
     (payload, src, dst, _), *_ = daemon.io.mh.sent
     assert (src, dst) == (HA, HOA) and isinstance(decode_mh(payload), BindingAcknowledgement)
+
+
+def test_each_answer_is_logged_with_its_processing_and_kernel_time():
+    """The BA's "answer" line times it from the wake-up for the BU; here each kernel command
+    takes 4 ms of the fake clock and the handler 1 ms before them, nothing else takes time."""
+    clock = FakeClock()
+
+    class SlowRunner(Runner):
+        def __call__(self, argv: Any) -> Any:
+            clock.advance(0.004)
+            return super().__call__(argv)
+
+    class WatchedMH(FakeMH):
+        def send(self, payload: bytes, src: IPv6Address, dst: IPv6Address, ifindex: int = 0) -> None:
+            super().send(payload, src, dst, ifindex)
+            self.commands_before_send = len(runner.lines)
+
+    runner = SlowRunner(stdout={"sysctl -n": "1\n"})
+    daemon, stream = make(ha_config(), runner=runner, clock=clock, mh=WatchedMH())
+    daemon.start()
+    runner.take()
+    clock.advance(1.0)  # idle time before the BU is not the daemon's
+    daemon.io.mh.inbox.append(bu_from(HOA, COA1))
+    daemon.begin_trigger("on_mh_readable")
+    clock.advance(0.001)
+    daemon.on_mh_readable()
+    before = daemon.io.mh.commands_before_send
+    (answer,) = [r for r in lines(stream) if r["event"] == "answer"]
+    assert before >= 1 and answer["kernel_commands"] == before
+    assert answer["message"] == "BA" and answer["dst"] == str(HOA) and answer["trigger"] == "on_mh_readable"
+    assert answer["kernel_ms"] == pytest.approx(4.0 * before)
+    assert answer["processing_ms"] == pytest.approx(4.0 * before + 1.0)
+    assert len(runner.take()) > before  # the tunnel, route and proxy follow the BA
 
 
 def test_start_fails_with_one_line_when_the_kernel_says_no():

@@ -121,6 +121,12 @@ class Daemon:
         self.stopped = False
         self._exit_deadline: float | None = None
         self.started = clock.wall()
+        # what woke the loop (a socket's handler or the timers), when, and the kernel work done
+        # since: each Mobility Header message sent is logged with it (event "answer")
+        self._trigger = "start"
+        self._trigger_at = clock.monotonic()
+        self._kernel_s = 0.0
+        self._kernel_commands = 0
 
     # ================================================================== lifecycle
 
@@ -216,7 +222,10 @@ class Daemon:
                 if self.shutdown_complete():
                     break
                 for key, _ in sel.select(self.next_timeout()):
-                    self.guard(getattr(key.data, "__name__", "handler"), key.data)
+                    name = getattr(key.data, "__name__", "handler")
+                    self.begin_trigger(name)
+                    self.guard(name, key.data)
+                self.begin_trigger("timers")
                 self.guard("timers", self.fire_timers)
         except Exception as exc:  # the loop itself broke (e.g. a closed descriptor): stop cleanly
             self.events.error("fatal", f"event loop: {type(exc).__name__}: {exc}")
@@ -237,6 +246,13 @@ class Daemon:
         with contextlib.suppress(OSError):
             while sock.recv(512):
                 pass
+
+    def begin_trigger(self, name: str) -> None:
+        """The loop woke for ``name``: what it sends from now on is timed from here."""
+        self._trigger = name
+        self._trigger_at = self.clock.monotonic()
+        self._kernel_s = 0.0
+        self._kernel_commands = self.kernel.commands
 
     def guard(self, name: str, fn: Callable[[], Any]) -> None:
         """Run one handler; whatever it raises becomes one error line, never a traceback."""
@@ -352,7 +368,9 @@ class Daemon:
         elif isinstance(action, ExitDeregistered):
             pass  # the driver sees it in the node's state (exit_done)
         elif not self.driver.execute(action):
+            began = self.clock.monotonic()
             ok = self.kernel.execute(action)
+            self._kernel_s += self.clock.monotonic() - began
             self._last_kernel = (action.kind, ok)
             self.driver.after_kernel(action, ok)
 
@@ -363,12 +381,15 @@ class Daemon:
             return 0
 
     def _send_mh(self, send: SendMH) -> None:
+        began = self.clock.monotonic()
         try:
             src, dst = self.kernel.prepare_send(send)
         except KernelError as exc:
             self.counters.inc("mh_not_sent")
             self.events.error("mh_not_sent", f"{send.message.NAME} to {send.dst}: {exc}")
             return
+        finally:
+            self._kernel_s += self.clock.monotonic() - began
         device = self.driver.send_device(send)
         ifindex = self.ifindex(device) if device is not None else 0
         try:
@@ -380,6 +401,18 @@ class Daemon:
             )
             return
         self.counters.inc("mh_sent")
+        # the daemon's own processing time for this message: from the wake-up that led to it
+        # (a received BU, the MN's link-up or RA, a timer) to the send, and how much of it the
+        # kernel changes took (docs/mip6.md, "Processing times")
+        self.events.info(
+            "answer",
+            message=send.message.NAME,
+            dst=dst,
+            trigger=self._trigger,
+            processing_ms=round((self.clock.monotonic() - self._trigger_at) * 1000, 3),
+            kernel_ms=round(self._kernel_s * 1000, 3),
+            kernel_commands=self.kernel.commands - self._kernel_commands,
+        )
 
     def send_rs(self, iface: str) -> None:
         ifindex = self.ifindex(iface)
