@@ -25,6 +25,11 @@ next_tcp phase in the total (the paper: 66% in tunnel mode, its routing tables f
 Targets on the twin (issue 3): bt with l2 detection, median total <= 0.5 s; ro with l2 <= 1.0 s;
 with ra detection and paper-like RA timers, seconds as in the paper. A benchmark, not a test:
 it prints figures and asserts nothing.
+
+Last, the daemons' own processing times beside the phases they are part of (issue 16): the
+mobile node's from its wake-up to sending the BU, the home agent's from the BU to the BA, with the
+part spent changing the kernel (the run folder's daemon logs; analysis/processing.py). Target on
+the twin (issue 16): each 20 ms or less at the median.
 """
 
 from __future__ import annotations
@@ -198,6 +203,26 @@ def main() -> int:
                       and way in (None, h.direction)]  # fmt: skip
             cells.append(f"{100 * statistics.median(shares):5.0f}% (n={len(shares)})" if shares else "-")
         print(f"{cid:42} " + "  ".join(f"{c:>12}" for c in cells))
+    print()
+    print("the daemons' own processing (median ms, from their event logs' answer lines; docs/mip6.md)")
+    print("beside the phases it is part of (median s): the MN from the wake-up (link-up, RA, timer) to")
+    print("sending its BU (in bu_ha), the home agent from the BU's arrival to sending the BA (in ba_ha)")
+    print(f"{'configuration':42} {'dir':>4} {'n':>3} {'MN BU ms':>9} {'kern ms':>8} {'bu_ha s':>8}"
+          f" {'HA BA ms':>9} {'kern ms':>8} {'ba_ha s':>8}")  # fmt: skip
+    for cid, handovers in by_config.items():
+        for way in DIRECTIONS:
+            hs = [h for h in handovers if h.direction == way and h.daemon]
+            if not hs:
+                continue
+            cells = []
+            for key, phase in (("mn_bu", "bu_ha"), ("ha_ba", "ba_ha")):
+                ms = [h.daemon[key]["processing_ms"] for h in hs if key in h.daemon]
+                kern = [h.daemon[key]["kernel_ms"] for h in hs if key in h.daemon]
+                ph = [h.phases[phase] for h in hs if isinstance(h.phases.get(phase), int | float)]
+                cells += [f"{statistics.median(ms):9.1f}" if ms else f"{'-':>9}",
+                          f"{statistics.median(kern):8.1f}" if kern else f"{'-':>8}",
+                          f"{fmt(statistics.median(ph)) if ph else '-':>8}"]  # fmt: skip
+            print(f"{cid:42} {way:>4} {len(hs):>3} " + " ".join(cells))
     print()
     print(TARGETS[args.test])
     return 0

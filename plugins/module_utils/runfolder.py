@@ -13,6 +13,8 @@ Layout::
         mn.pcap, cn.pcap            the captures
         events.json                 what happened, written last: the repetition is complete
       outcome.json                  passed or not, per repetition (handover tests)
+      daemon/<node>.jsonl           the Mobile IPv6 daemons' event logs, fetched at the end
+                                    (their "answer" lines: processing times, read_answers)
       summary.json, handover.csv,   the analyser's results
       handovers.json
 
@@ -41,6 +43,19 @@ MANIFEST = "manifest.json"
 EVENTS = "events.json"
 OUTCOME = "outcome.json"
 HANDOVERS = "handovers.json"
+DAEMON_LOGS = "daemon"
+#: the daemon's event that times each Mobility Header message it sent, and its fields
+ANSWER_EVENT = "answer"
+ANSWER_FIELDS = {
+    "role": "str",
+    "epoch": "number",
+    "message": "str",
+    "dst": "str",
+    "trigger": "str",
+    "processing_ms": "number",
+    "kernel_ms": "number",
+    "kernel_commands": "int",
+}
 
 #: the result key of mvpn.lab.run_folder naming the step of the run; its values
 STEP_KEY = "mvpn_run_step"
@@ -92,6 +107,11 @@ def repetition_folders(run_dir):
             if REP_DIR.match(name) and os.path.isdir(os.path.join(config_dir, name)):
                 found.append((config, name))
     return found
+
+
+def daemon_logs(run_dir):
+    """The folder of the daemons' event logs, ``<run>/daemon`` (one ``<node>.jsonl`` each)."""
+    return os.path.join(str(run_dir), DAEMON_LOGS)
 
 
 def is_complete(run_dir, name):
@@ -390,6 +410,48 @@ def read_outcome(run_dir):
             raise SchemaError("%s: repetitions: expected a list" % path)
         return data, [legacy_note(OUTCOME)]
     return check_outcome(data, path), []
+
+
+def read_answers(run_dir):
+    """(answers, skipped) from the daemons' event logs of a run folder: every ``answer`` line, as a
+    dict with :data:`ANSWER_FIELDS` and ``node`` (the log's name), ordered by ``epoch``;
+    ``skipped`` counts lines that mention ``"answer"`` but are not JSON objects, or whose answer
+    fields are missing or of the wrong kind. No folder or no log: no answers (runs from before the daemon timed its
+    answers have none)."""
+    folder = daemon_logs(run_dir)
+    answers, skipped = [], 0
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".jsonl"))
+    except OSError:
+        return [], 0
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), errors="replace") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            skipped += 1
+            continue
+        for line in lines:
+            if '"%s"' % ANSWER_EVENT not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                skipped += 1
+                continue
+            if not isinstance(record, dict):
+                skipped += 1
+                continue
+            if record.get("event") != ANSWER_EVENT:
+                continue
+            if not all(_is(record.get(f), kind, False) for f, kind in ANSWER_FIELDS.items()):
+                skipped += 1
+                continue
+            answer = dict((f, record[f]) for f in ANSWER_FIELDS)
+            answer["node"] = name[: -len(".jsonl")]
+            answers.append(answer)
+    answers.sort(key=lambda a: a["epoch"])
+    return answers, skipped
 
 
 def plan_of(manifest):

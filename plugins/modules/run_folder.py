@@ -241,6 +241,13 @@ path:
   returned: always
   type: str
   sample: /home/lab/mvpn-lab/results/test1_validation/20261126T184501Z
+daemon_logs:
+  description:
+    - With O(state=started) and O(state=resumed), the folder for the Mobile IPv6 daemons' event logs
+      (C(daemon/NODE.jsonl)), which the handover tests fetch at the end of the run.
+  returned: when state is started or resumed
+  type: str
+  sample: /home/lab/mvpn-lab/results/test2_wlan/20261126T184501Z/daemon
 name:
   description: With O(state=opened) and O(state=recorded), the repetition, C(CONFIG/rep-NN).
   returned: when state is opened or recorded
@@ -431,7 +438,14 @@ def resume(run):
     resumptions.append({"resumed_at": iso(now), "set_aside": sorted(moved)})
     manifest["resumptions"] = resumptions
     run.write(os.path.join(path, schema.MANIFEST), manifest)
-    run.exit(changed=True, path=path, manifest=manifest, done=sorted(done), set_aside=sorted(moved))
+    run.exit(
+        changed=True,
+        path=path,
+        manifest=manifest,
+        done=sorted(done),
+        set_aside=sorted(moved),
+        daemon_logs=schema.daemon_logs(path),
+    )
 
 
 def repetition_outcome(events, configuration, repetition):
@@ -466,7 +480,7 @@ def start(run):
         os.rmdir(path)
         run.fail("manifest: %s" % str(exc).split(": ", 1)[-1])
     run.write(os.path.join(path, schema.MANIFEST), manifest)
-    run.exit(changed=True, path=path, manifest=manifest)
+    run.exit(changed=True, path=path, manifest=manifest, daemon_logs=schema.daemon_logs(path))
 
 
 def repetition(run):

@@ -136,6 +136,7 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
     ]
     assert all(len(r["handovers"]) == 2 and r["transfer"]["sha256_ok"] for r in details["reps"])
     print((run / "handover.csv").read_text())
+    check_daemon_times_against_the_capture(run, details)
 
     # the daemon's traffic on the air: tshark finds no malformed IPv6 packet, our decoder every
     # checksum good; route optimisation shows the return routability messages. With signalling
@@ -177,3 +178,25 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
         records = [json.loads(line) for line in decoded.stdout.splitlines()]
         assert all(r["checksum_ok"] for r in records), (config, decoded.stderr[-2000:])
         assert records or (signalling and "mip6-bt" in config), config
+
+
+def check_daemon_times_against_the_capture(run, details) -> None:
+    """The daemons' processing times (their event logs, fetched into <run>/daemon/) agree with the
+    MN's capture of the same handover, on the twin's one clock: the MN logged its BU when the
+    capture saw it, its processing fits between the handover's start and that BU; the home agent
+    sent its BA after the BU left the MN and before the BA reached it, and its processing fits in
+    that round trip. Each check fails if the log timed the wrong thing."""
+    assert {"mn.jsonl", "ha.jsonl"} <= {p.name for p in (run / "daemon").iterdir()}
+    slack = 0.05  # the daemon logs just after the send; a busy twin may delay that a little
+    for rep in details["reps"]:
+        for h in rep["handovers"]:
+            where = (rep["config"], rep["rep"], h["direction"])
+            bu, ba = h["milestones_s"]["bu_ha"], h["milestones_s"]["ba_ha"]
+            mn, ha = h["daemon"].get("mn_bu"), h["daemon"].get("ha_ba")
+            assert mn and ha and bu is not None and ba is not None, (where, h["daemon"], h["milestones_s"])
+            assert mn["capture_s"] == bu and abs(mn["sent_s"] - bu) <= slack, (where, mn)
+            assert 0 <= mn["processing_ms"] / 1000 <= bu + slack, (where, mn)
+            assert bu - slack <= ha["sent_s"] <= ba + slack, (where, ha, bu, ba)
+            assert 0 <= ha["processing_ms"] / 1000 <= ba - bu + slack, (where, ha, bu, ba)
+            assert ha["trigger"] == "on_mh_readable", (where, ha)
+            print(where, "MN BU", mn["processing_ms"], "ms; HA BA", ha["processing_ms"], "ms")

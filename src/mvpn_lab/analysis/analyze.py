@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
 import math
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from mvpn_lab.analysis.milestones import MobileNodePass, Window, make_windows
 from mvpn_lab.analysis.packets import MH_BA
 from mvpn_lab.analysis.pcapstream import CaptureError, CaptureReader
 from mvpn_lab.analysis.phases import MILESTONES, NA, MilestoneResult, find_milestones
+from mvpn_lab.analysis.processing import daemon_views
 from mvpn_lab.analysis.rundir import Configuration, Events, Rep, RunFolder, load_events, load_run, schema
 from mvpn_lab.analysis.signals import DataHit, Signal
 from mvpn_lab.vocabulary import Direction
@@ -66,6 +68,7 @@ class HandoverResult:
     notes: list[str] = field(default_factory=list)
     cn: dict[str, Any] = field(default_factory=dict)
     signalling: list[dict[str, Any]] = field(default_factory=list)
+    daemon: dict[str, Any] = field(default_factory=dict)  # the daemons' processing times (processing.py)
 
     def __post_init__(self) -> None:
         if not self.phases:
@@ -421,7 +424,31 @@ def analyze_run(
     for config in folder.configurations:
         for rep in folder.reps.get(config.id, []):
             reps.append(_RepAnalyser(folder, rep, keys, diag).run())
+    _daemon_times(folder, reps, diag)
     return RunAnalysis(folder, reps, diag.warnings, keys_used=bool(keys))
+
+
+def _daemon_times(folder: RunFolder, reps: list[RepResult], diag: Diagnostics) -> None:
+    """Each handover's view of the daemons' processing times (analysis/processing.py)."""
+    answers, skipped = schema().read_answers(folder.path)
+    if skipped:
+        diag.warn(
+            folder.path / schema().DAEMON_LOGS,
+            f"{skipped} line(s) of the daemons' event logs unreadable or with bad answer fields; skipped",
+        )
+    if not answers:
+        return
+    raw = folder.addresses.home_agent
+    home_agent = str(ipaddress.IPv6Address(raw)) if raw else None
+    for rep in reps:
+        views = daemon_views(
+            [h.t0 for h in rep.handovers],
+            answers,
+            [h.milestones.get("bu_ha") for h in rep.handovers],
+            home_agent,
+        )
+        for handover, view in zip(rep.handovers, views, strict=True):
+            handover.daemon = view
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,6 +527,7 @@ def handover_details(analysis: RunAnalysis) -> dict[str, Any]:
                         "notes": h.notes,
                         "cn_view": h.cn,
                         "signalling": h.signalling,
+                        "daemon": h.daemon,
                     }
                     for h in rep.handovers
                 ],

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from mvpn_lab.cli import main
+from mvpn_lab.collection import module_utils
 from mvpn_lab.mip6.core.actions import ReceivedPacket, SendMH
 from mvpn_lab.mip6.core.clock import FakeClock, SystemClock
 from mvpn_lab.mip6.core.config import ConfigError, check_daemon_config, parse_config
@@ -227,6 +228,8 @@ def test_each_answer_is_logged_with_its_processing_and_kernel_time():
     (answer,) = [r for r in lines(stream) if r["event"] == "answer"]
     assert before >= 1 and answer["kernel_commands"] == before
     assert answer["message"] == "BA" and answer["dst"] == str(HOA) and answer["trigger"] == "on_mh_readable"
+    # the fields the run folder's reader takes (module_utils/runfolder.ANSWER_FIELDS)
+    assert set(module_utils("runfolder").ANSWER_FIELDS) <= set(answer)
     assert answer["kernel_ms"] == pytest.approx(4.0 * before)
     assert answer["processing_ms"] == pytest.approx(4.0 * before + 1.0)
     assert len(runner.take()) > before  # the tunnel, route and proxy follow the BA

@@ -21,6 +21,7 @@ def test_start_creates_a_new_folder_with_the_manifest(tmp_path, run_module):
     assert manifest["run"] == run.name
     assert manifest["configurations"] == [{"id": "a"}]
     assert manifest["started_at"].endswith("Z")
+    assert result["daemon_logs"] == str(run / "daemon")  # where the tests fetch the daemons' logs
 
 
 def test_a_run_folder_is_never_reused(tmp_path, run_module, monkeypatch):
@@ -156,6 +157,7 @@ def test_resume_sets_interrupted_repetitions_aside(tmp_path, run_module, monkeyp
 
     assert result["changed"] and result["path"] == str(run)
     assert result["done"] == [f"{a}/rep-01", f"{a}/rep-02"]
+    assert result["daemon_logs"] == str(run / "daemon")
     assert result["set_aside"] == [f"{b}/rep-01.interrupted-20261126T190211Z-2"]
     aside = run / b / "rep-01.interrupted-20261126T190211Z-2"
     assert (aside / "mn.pcap").read_bytes() == b"half a capture"
