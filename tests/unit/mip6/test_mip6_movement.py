@@ -151,10 +151,12 @@ def test_l2_wrong_prediction_is_withdrawn():
     assert d.on_address("wlan0", COA2, "optimistic") == [CareOfAddressReady("wlan0", COA2)]
 
 
-def test_prefix_cache_is_off_in_ra_mode():
-    d = detector("ra", prefix_cache=True)
-    d.on_router_advertisement("wlan0", [FOREIGN1], network="VISITME")
-    assert d.cache == {}
+def test_prefix_cache_is_refused_in_ra_mode():
+    # the rule lives in the config model (config.prefix_cache_applies), which refuses such a
+    # configuration in one line; the detector refuses it too rather than ignore it
+    with pytest.raises(ValueError, match="needs movement detection l2, not ra"):
+        detector("ra", prefix_cache=True)
+    assert detector("l2", prefix_cache=True).prefix_cache
 
 
 def test_dad_failure_and_link_down_lose_the_coa():

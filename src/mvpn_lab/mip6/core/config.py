@@ -26,6 +26,13 @@ from mvpn_lab.mip6.wire.constants import (
 )
 from mvpn_lab.vocabulary import MIP6_MODES, MOVEMENT_DETECTIONS, Mip6Mode, MovementDetection, choose
 
+
+def prefix_cache_applies(movement_detection: str) -> bool:
+    """The rule, written once: the prefix cache works with link-layer movement detection only
+    (``l2``: the cached prefix is used at link-up, before any RA; ``ra`` waits for the RA anyway)."""
+    return movement_detection == "l2"
+
+
 ROLES = ("mn", "ha", "cn")
 DEFAULT_RUN_DIR = "/run/mvpn-lab"
 HA_TUNNEL_SUFFIX = 6  # hex digits the home agent appends to tunnel_name per care-of address
@@ -322,7 +329,7 @@ def _parse_mn(data: dict[str, Any]) -> MNConfig:
     )
     kw["optimistic_dad"] = _bool("optimistic_dad", data.get("optimistic_dad", md == "l2"))
     kw["prefix_cache"] = _bool("prefix_cache", data.get("prefix_cache", False))
-    if kw["prefix_cache"] and md != "l2":
+    if kw["prefix_cache"] and not prefix_cache_applies(md):
         raise _fail("prefix_cache", "needs movement_detection: l2")
     if data.get("prefix_cache_file") is not None:
         kw["prefix_cache_file"] = _path("prefix_cache_file", data["prefix_cache_file"])

@@ -34,6 +34,7 @@ from mvpn_lab.mip6.core.actions import (
     SendRouterSolicitation,
     UseCachedRouter,
 )
+from mvpn_lab.mip6.core.config import prefix_cache_applies
 from mvpn_lab.vocabulary import MOVEMENT_DETECTIONS, MovementDetection
 
 ADDRESS_STATES = ("tentative", "optimistic", "preferred", "deprecated", "dadfailed", "removed")
@@ -99,7 +100,9 @@ class MovementDetector:
         self.mode: MovementDetection = mode
         self.home_prefix = home_prefix
         self.optimistic_dad = optimistic_dad
-        self.prefix_cache = prefix_cache and mode == "l2"
+        if prefix_cache and not prefix_cache_applies(mode):
+            raise ValueError(f"the prefix cache needs movement detection l2, not {mode}")
+        self.prefix_cache = prefix_cache
         self.links: dict[str, LinkState] = {}
         self.cache: dict[str, CachedNetwork] = {}
 
