@@ -416,8 +416,8 @@ def read_answers(run_dir):
     """(answers, skipped) from the daemons' event logs of a run folder: every ``answer`` line, as a
     dict with :data:`ANSWER_FIELDS` and ``node`` (the log's name), ordered by ``epoch``;
     ``skipped`` counts lines that mention ``"answer"`` but are not JSON objects, or whose answer
-    fields are missing or of the wrong kind. No folder or no log: no answers (runs from before the daemon timed its
-    answers have none)."""
+    fields are missing or of the wrong kind. No folder or no log: no answers (runs from before
+    the daemon timed its answers have none)."""
     folder = daemon_logs(run_dir)
     answers, skipped = [], 0
     try:
