@@ -21,6 +21,8 @@ from ansible_collections.mvpn.lab.plugins.module_utils import suites
 from ansible_collections.mvpn.lab.plugins.module_utils.ipbatch import run_batch
 
 HIDDEN = "<hidden>"
+#: the kernel's anti-replay bitmap without ESN holds 32 sequence numbers (xfrm_replay_state)
+MAX_REPLAY_WINDOW = 32
 ANY = "::/0"
 
 #: The two cipher suites of the lab, as iproute2 algorithms, and their key lengths: the one
@@ -426,6 +428,8 @@ def state_add_args(want):
     """``xfrm state add ...`` for a wanted SA (with keys: never show these words to anyone)."""
     args = ["xfrm", "state", "add"] + state_id_args(want["src"], want["dst"], want["proto"], want["spi"])
     args += ["reqid", "%d" % want["reqid"], "mode", want["mode"]]
+    if want.get("replay_window"):
+        args += ["replay-window", "%d" % want["replay_window"]]
     args += algo_args(want["algos"])
     if want.get("selector_given"):
         args += ["sel"] + selector_args(want["sel"])
@@ -446,6 +450,8 @@ def state_differences(have, want):
     for field in ("mode", "reqid"):
         if have.get(field) != want[field]:
             diffs.append(field)
+    if have.get("replay_window", 0) != want.get("replay_window", 0):
+        diffs.append("replay_window")
     if suite_of(have["algos"]) != want["algorithm"]:
         diffs.append("algorithm")
     elif have["algos"] != want["algos"]:
@@ -466,6 +472,7 @@ def state_view(state, keys=HIDDEN):
         "spi": spi_hex(state["spi"]),
         "mode": state["mode"],
         "reqid": state["reqid"],
+        "replay_window": state.get("replay_window", 0),
         "algorithm": describe_algos(state["algos"]),
         "selector": selector_view(state["sel"]),
         "keys": keys,

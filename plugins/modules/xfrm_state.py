@@ -61,6 +61,16 @@ options:
     description: Request id linking the SA to policy templates with the same reqid (0 for none).
     type: int
     default: 0
+  replay_window:
+    description:
+      - Anti-replay window in packets (C(replay-window)), 0 to 32; the receiving kernel drops an ESP
+        packet whose sequence number it has seen or that is older than the window.
+      - V(0) turns anti-replay off. With manual keys the sender's counter restarts at 1 whenever
+        its SA is added again, so an SA must be replaced on both ends together (the O(reqid),
+        O(spi) or keys change, or both hosts run the module); otherwise the receiver drops the
+        sender's packets until its own SA is replaced.
+    type: int
+    default: 32
   algorithm:
     description:
       - Cipher suite; required with O(state=present).
@@ -144,6 +154,10 @@ options:
         description: Request id linking the SA to policy templates with the same reqid (0 for none).
         type: int
         default: 0
+      replay_window:
+        description: Anti-replay window in packets, 0 (off) to 32; see O(replay_window).
+        type: int
+        default: 32
       algorithm:
         description:
           - Cipher suite; required with O(states[].state=present).
@@ -271,7 +285,8 @@ operation:
   sample: added
 differences:
   description:
-    - Fields in which the kernel's SA differed (C(mode), C(reqid), C(algorithm), C(keys), C(selector)).
+    - Fields in which the kernel's SA differed (C(mode), C(reqid), C(replay_window), C(algorithm), C(keys),
+      C(selector)).
   returned: without O(states)
   type: list
   elements: str
@@ -306,6 +321,11 @@ reqid:
   returned: without O(states)
   type: int
   sample: 1
+replay_window:
+  description: Anti-replay window of the SA in packets (null when absent).
+  returned: without O(states)
+  type: int
+  sample: 32
 algorithm:
   description: Cipher suite of the SA (null when absent).
   returned: without O(states)
@@ -338,7 +358,8 @@ results:
       sample: added
     differences:
       description:
-        - Fields in which the kernel's SA differed (C(mode), C(reqid), C(algorithm), C(keys), C(selector)).
+        - Fields in which the kernel's SA differed (C(mode), C(reqid), C(replay_window), C(algorithm),
+          C(keys), C(selector)).
       returned: always
       type: list
       elements: str
@@ -373,6 +394,11 @@ results:
       returned: always
       type: int
       sample: 1
+    replay_window:
+      description: Anti-replay window of the SA in packets (null when absent).
+      returned: always
+      type: int
+      sample: 32
     algorithm:
       description: Cipher suite of the SA (null when absent).
       returned: always
@@ -409,6 +435,7 @@ from ansible_collections.mvpn.lab.plugins.module_utils.xfrm import (
     ANY,
     HIDDEN,
     KEY_OPTIONS,
+    MAX_REPLAY_WINDOW,
     PROTO_EXPECTED,
     SUITES,
     any_selector,
@@ -438,6 +465,7 @@ SA_FIELDS = (
     "spi",
     "mode",
     "reqid",
+    "replay_window",
     "algorithm",
     "enc_key",
     "auth_key",
@@ -456,6 +484,7 @@ def _sa_options():
         spi=dict(type="raw"),
         mode=dict(type="str", choices=["transport", "tunnel"], default="transport"),
         reqid=dict(type="int", default=0),
+        replay_window=dict(type="int", default=32),
         algorithm=dict(type="str", choices=sorted(SUITES)),
         enc_key=dict(type="str", no_log=True),
         auth_key=dict(type="str", no_log=True),
@@ -560,10 +589,17 @@ def _wanted(module, p, at=""):
         )
     if not 0 <= p["reqid"] <= 0xFFFFFFFF:
         _fail(module, "%sreqid: %d is out of range (expected 0 to 4294967295)" % (at, p["reqid"]))
+    if not 0 <= p["replay_window"] <= MAX_REPLAY_WINDOW:
+        _fail(
+            module,
+            "%sreplay_window: %d is out of range (expected 0, off, to %d packets)"
+            % (at, p["replay_window"], MAX_REPLAY_WINDOW),
+        )
     secrets = []
     if want["present"]:
         keys = _keys(module, p, at)
         secrets = sorted(keys.values())
+        want["replay_window"] = p["replay_window"]
         want["algorithm"] = p["algorithm"]
         want["algos"] = wanted_algos(p["algorithm"], keys)
         want["selector_given"] = p["selector"] is not None
@@ -636,6 +672,7 @@ def _outcome(want, have, operation, differences):
         proto=want["proto"],
         mode=shown.get("mode"),
         reqid=shown.get("reqid"),
+        replay_window=shown.get("replay_window"),
         algorithm=shown.get("algorithm"),
         selector=shown.get("selector"),
     )

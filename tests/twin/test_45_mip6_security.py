@@ -92,10 +92,46 @@ def xfrm_drops(host: str) -> int:
     return sum(int(stats.get(k, 0)) for k in ("XfrmInTmplMismatch", "XfrmInNoStates", "XfrmInPolBlock"))
 
 
+def xfrm_counter(host: str, name: str) -> int:
+    stats = dict(line.split() for line in sh(host, "cat /proc/net/xfrm_stat").splitlines() if line.strip())
+    return int(stats.get(name, 0))
+
+
+# The first BU from the foreign network as each node's backbone interface receives it: at the HA
+# behind a Destination Options header (the HAO) the ESP header (next header 50), at the CN the
+# Mobility Header (135). tcpdump stops after one packet; the files stay for captured_bu().
+BU_FILTERS = {"ha": f"dst host {HA} and ip6[6] == 60 and ip6[40] == 50",
+              "cn": f"dst host {CN} and ip6[6] == 60 and ip6[40] == 135 and ip6[66] == 5"}  # fmt: skip
+
+
+def start_bu_captures() -> None:
+    for host, bpf in BU_FILTERS.items():
+        pcap = f"/tmp/replay-{host}.pcap"
+        capture = f"timeout 120 tcpdump -i eth0 -c 1 -U -w {pcap} 'src net {FOREIGN} and {bpf}'"
+        sh(host, f"rm -f {pcap}; ({capture} >/dev/null 2>&1 &)")
+
+
+def captured_bu(host: str) -> str:
+    """The captured packet's IPv6 bytes as hex (an Ethernet capture: 24-byte file header, 16-byte
+    record header, 14-byte Ethernet header)."""
+    read = (
+        "python3 -c \"import sys; d=open(sys.argv[1],'rb').read(); "
+        "n=int.from_bytes(d[32:36],'little'); print(d[40+14:40+n].hex())\" "
+        f"/tmp/replay-{host}.pcap"
+    )
+
+    def packet() -> str:
+        proc = cli("vlab", "ssh", "--host", host, "--", read)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    return wait_for(f"the BU captured at the {host}", packet, timeout=60)
+
+
 def test_bindings_follow_the_mn_and_forged_signalling_is_rejected(route_optimised_mn):
     assert "require_ipsec: true" in sh(None, "cat /etc/mvpn-lab/ha/mip6.yml"), (
         "site.yml provisions ESP signalling"
     )
+    start_bu_captures()
     sh("mn", f"wpa_cli -p {WPA} select_network 1")
 
     def away() -> dict[str, Any] | None:
@@ -103,6 +139,9 @@ def test_bindings_follow_the_mn_and_forged_signalling_is_rejected(route_optimise
         return b if b and IPv6Address(b["careof_address"]) in FOREIGN else None
 
     ha_entry = wait_for("the home agent's binding", away)
+    # the BU that made it, as the air carried it (ESP) at the HA, and the BU to the CN: replayed
+    # below once the MN is home again
+    captured = {"ha": captured_bu("ha"), "cn": captured_bu("cn")}
     cn_entry = wait_for("the correspondent's binding", lambda: (b := binding("cn")) and b)
     assert cn_entry["careof_address"] == ha_entry["careof_address"]
     assert ha_entry["home_registration"] and not cn_entry["home_registration"]
@@ -146,3 +185,27 @@ def test_bindings_follow_the_mn_and_forged_signalling_is_rejected(route_optimise
     wait_for("no binding at the home agent", lambda: binding("ha") is None)
     wait_for("no binding at the correspondent", lambda: binding("cn") is None)
     assert status("mn")["location"] == "home"
+
+    # Issue 14, items 1 and 2: the captured BUs replayed after the MN came home and de-registered.
+    # At the HA the SA's anti-replay window drops the ESP packet in the kernel; at the CN the daemon
+    # kept the de-registration's sequence number, so the BU meets 135. Neither binds anything.
+    seq_errors, cn_before = xfrm_counter("ha", "XfrmInStateSeqError"), status("cn")["rejected"]
+    ha_rejected = status("ha")["rejected"]
+    replayed = [attack("replay-after-dereg", "--packet-hex", captured[host]) for host in ("ha", "cn")]
+    assert replayed[0]["expected"][0] == "kernel:XfrmInStateSeqError", replayed[0]
+    assert replayed[1]["expected"] == ["sequence_out_of_window"] and replayed[1]["seq"] is not None, replayed[
+        1
+    ]
+
+    def replays_counted() -> bool:
+        return (
+            xfrm_counter("ha", "XfrmInStateSeqError") > seq_errors
+            and grew(cn_before, status("cn")["rejected"], ["sequence_out_of_window"]) >= 1
+        )
+
+    wait_for("the replays to be counted", replays_counted, timeout=30)
+    time.sleep(2)
+    assert binding("ha") is None and binding("cn") is None
+    assert status("ha")["rejected"] == ha_rejected  # the kernel dropped it: the daemon saw nothing
+    kept = {e["home_address"]: e["seq"] for e in status("ha")["sequence_numbers_kept"]}
+    assert HOA in kept  # and had it come through (window 0), the HA would answer 135

@@ -21,6 +21,12 @@ generator", has the conditions):
 * ``garbage``: 64 random octets behind a plausible header whose first option overruns the
   message: ``malformed``;
 * ``replay``: an earlier packet (hex), sent verbatim: ``sequence_out_of_window``.
+* ``replay-after-dereg``: the same, for a BU captured while the MN was away and sent after it came
+  home and de-registered (RFC 6275 9.5.1, 5.2.8): a BU to the correspondent meets
+  ``sequence_out_of_window`` (BA 135; the CN keeps the number while the BU's nonces are valid);
+  an ESP-protected BU to the home agent is dropped by the HA's kernel (the SA's anti-replay
+  window, ``XfrmInStateSeqError``), and with the window off meets ``sequence_out_of_window``
+  (the HA keeps the number for ``max_binding_lifetime``).
 
 Every packet carries a correct Mobility Header checksum over the pseudo-header (home address as
 the source when there is a Home Address option): the receiving raw socket has ``IPV6_CHECKSUM``
@@ -65,7 +71,19 @@ from mvpn_lab.mip6.wire.messages import (
 
 RandomSource = Callable[[int], bytes]
 
-KINDS = ("bad-auth", "old-seq", "foreign-home", "unknown-mn", "truncated", "garbage", "replay")
+KINDS = (
+    "bad-auth",
+    "old-seq",
+    "foreign-home",
+    "unknown-mn",
+    "truncated",
+    "garbage",
+    "replay",
+    "replay-after-dereg",
+)
+#: What drops a replayed ESP-protected packet: the receiving kernel's anti-replay window
+#: (``/proc/net/xfrm_stat``), before the daemon ever sees it.
+KERNEL_REPLAY_COUNTER = "kernel:XfrmInStateSeqError"
 TRUNCATED_VARIANTS = ("option", "short", "hdrlen")
 
 NO_NEXT_HEADER = 59
@@ -344,9 +362,13 @@ def garbage(
     return Attack("garbage", packet, coa, dst, home_address, expected=(expected,))
 
 
-def replay(packet: bytes) -> Attack:
-    """An earlier packet, verbatim (any IPv6 packet: an ESP-protected BU is replayed as it is)."""
+def replay(packet: bytes, kind: str = "replay") -> Attack:
+    """An earlier packet, verbatim (any IPv6 packet: an ESP-protected BU is replayed as it is).
+    ``replay-after-dereg`` expects an ESP-protected one to be dropped by the kernel first."""
     parsed = parse_ipv6(packet)
+    expected: tuple[str, ...] = (reasons.SEQUENCE_OUT_OF_WINDOW,)
+    if kind == "replay-after-dereg" and parsed.note == "ESP-protected payload":
+        expected = (KERNEL_REPLAY_COUNTER, reasons.SEQUENCE_OUT_OF_WINDOW)
     seq = lifetime = None
     if parsed.mh is not None:
         try:
@@ -355,16 +377,7 @@ def replay(packet: bytes) -> Attack:
             msg = None
         if isinstance(msg, BindingUpdate):
             seq, lifetime = msg.seq, msg.lifetime
-    return Attack(
-        "replay",
-        bytes(packet),
-        parsed.src,
-        parsed.dst,
-        parsed.hao,
-        seq,
-        lifetime,
-        expected=(reasons.SEQUENCE_OUT_OF_WINDOW,),
-    )
+    return Attack(kind, bytes(packet), parsed.src, parsed.dst, parsed.hao, seq, lifetime, expected=expected)
 
 
 # --------------------------------------------------------------------------- sending
@@ -452,6 +465,7 @@ _KIND_OPTIONS: dict[str, dict[str, bool]] = {  # option -> required
     "truncated": {"coa": True, "home_address": False, "seq": False, "lifetime": False, "variant": False},
     "garbage": {"coa": True, "home_address": False, "mh_type": False},
     "replay": {"packet_hex": True},
+    "replay-after-dereg": {"packet_hex": True},
 }
 _ALL_KIND_OPTIONS = sorted({name for opts in _KIND_OPTIONS.values() for name in opts})
 
@@ -530,15 +544,15 @@ def build_from_args(args: argparse.Namespace) -> Attack:
             raise LabError(f"{_flag(name)}: not used by {kind}")
         if not given and allowed.get(name):
             raise LabError(f"{_flag(name)}: required by {kind}")
-    if kind != "replay" and args.dst is None:
+    if not kind.startswith("replay") and args.dst is None:
         raise LabError(f"--dst: required by {kind}")
     dst = None if args.dst is None else _address("--dst", args.dst)
     random: RandomSource = os.urandom
     if args.seed is not None:
         random = _random.Random(_integer("--seed", args.seed, 0, 2**64 - 1)).randbytes
 
-    if kind == "replay":
-        attack = replay(_packet_hex(args.packet_hex))
+    if kind.startswith("replay"):
+        attack = replay(_packet_hex(args.packet_hex), kind)
         if dst is not None and dst != attack.dst:
             raise LabError(f"--dst: the packet is addressed to {attack.dst}, not {dst}")
         return attack

@@ -61,9 +61,9 @@ def build(kind: str, seed: int = 1, **kw) -> attacks.Attack:
         return attacks.truncated(**{"coa": ATTACKER, "dst": HA, **kw})
     if kind == "garbage":
         return attacks.garbage(**{"coa": ATTACKER, "dst": HA, **kw})
-    assert kind == "replay"
+    assert kind in ("replay", "replay-after-dereg")
     bu = BindingUpdate(seq=10, lifetime=25, ack=True, home=True, options=(AlternateCareOfAddress(COA1),))
-    return attacks.replay(build_ipv6_packet(COA1, HA, SendMH(COA1, HA, bu, hao=HOA).wire(), hao=HOA))
+    return attacks.replay(build_ipv6_packet(COA1, HA, SendMH(COA1, HA, bu, hao=HOA).wire(), hao=HOA), kind)
 
 
 def as_received(attack: attacks.Attack, **overrides) -> ReceivedPacket:
@@ -219,6 +219,15 @@ def test_replay_is_verbatim_and_reports_the_bu():
     esp = bytes.fromhex("6000000000103240") + COA1.packed + HA.packed + bytes(16)
     opaque = attacks.replay(esp)
     assert opaque.seq is None and opaque.checksum_ok is None and opaque.packet == esp
+
+
+def test_replay_after_dereg_expects_the_kernel_to_drop_an_esp_bu_first():
+    esp = bytes.fromhex("6000000000103240") + COA1.packed + HA.packed + bytes(16)
+    attack = attacks.replay(esp, "replay-after-dereg")
+    assert attack.kind == "replay-after-dereg"
+    assert attack.expected == (attacks.KERNEL_REPLAY_COUNTER, "sequence_out_of_window")
+    clear = build("replay-after-dereg")  # a BU to the CN is not under ESP: the daemon's check
+    assert clear.expected == ("sequence_out_of_window",) and clear.seq == 10
 
 
 # ----------------------------------------------------------------- against the state machines

@@ -239,6 +239,33 @@ def test_deregistration_needs_the_right_key():
     assert snapshot(cn) == before
 
 
+def test_a_bu_replayed_after_deregistration_meets_135_and_binds_nothing():
+    """Issue 14, item 2: a route-optimisation BU captured while bound and replayed 20 s after the
+    MN came home (its nonces still valid) must not re-create the binding (RFC 6275 5.2.8)."""
+    cn = make_cn()
+    hot, cot = tokens(cn)
+    captured, kbm = bu_packet(hot, cot, 1)
+    assert cn.deliver(captured) == "accepted"
+    cn.sink.drain()
+    cn.clock.advance(10)
+    home, _ = bu_packet(hot, None, 2, lifetime=0, coa=HOA)
+    assert cn.deliver(home) == "accepted"
+    cn.sink.drain()
+    cn.clock.advance(20)
+    assert cn.deliver(captured) == "rejected:sequence_out_of_window"
+    send, ba = only_ba(cn)
+    assert ba.status == 135 and ba.seq == 2 and verify(send.wire(), kbm, COA1, CN)
+    assert HOA not in cn.node.cache
+    assert not any(isinstance(a, InstallRoute2 | InstallHao) for a in cn.sink.actions)
+    assert cn.node.status()["sequence_numbers_kept"][0]["seq"] == 2
+    # once no nonce of that time can be valid, the number is forgotten (and the BU's nonces
+    # have expired with it)
+    cn.clock.advance(MAX_NONCE_LIFETIME)
+    cn.sink.drain()
+    assert cn.deliver(captured) == "rejected:expired_nonce_index"
+    assert cn.node.status()["sequence_numbers_kept"] == []
+
+
 def test_binding_expires():
     cn, *_ = bound(1)
     cn.clock.advance(419)

@@ -318,6 +318,47 @@ def test_deregistration_without_binding_gets_133():
     assert ba.status == 133
 
 
+def test_a_bu_replayed_after_deregistration_meets_135_and_claims_nothing():
+    """Issue 14, item 1: the BU that registered COA1 (seq 10), captured and replayed after the MN
+    came home and de-registered (seq 11), must not claim the home address again."""
+    ha = make_ha()
+    captured = bu_packet(10)
+    assert ha.deliver(captured) == "accepted"
+    ha.sink.drain()
+    ha.clock.advance(30)
+    assert ha.deliver(bu_packet(11, lifetime=0)) == "accepted"
+    ha.sink.drain()
+    ha.clock.advance(20)
+    assert ha.deliver(captured) == "rejected:sequence_out_of_window"
+    _, ba = only_ba(ha)
+    assert ba.status == 135 and ba.seq == 11  # the MN's next BU must exceed the de-registration
+    assert HOA not in ha.node.cache  # no binding, and no tunnel or route to the old care-of address
+    assert [type(a) for a in ha.sink.actions] == [SendMH]
+    assert ha.node.rejected["sequence_out_of_window"] == 1
+    # the MN itself moves on with a newer number
+    assert ha.deliver(bu_packet(12, coa=COA2)) == "accepted"
+    assert ha.node.cache.get(HOA).careof_address == COA2
+
+
+def test_the_last_sequence_number_is_kept_for_the_maximum_binding_lifetime_after_expiry():
+    ha = make_ha(max_binding_lifetime=400)
+    captured = bu_packet(10)
+    assert ha.deliver(captured) == "accepted"
+    ha.clock.advance(400)
+    ha.node.tick()
+    assert HOA not in ha.node.cache
+    ha.sink.drain()
+    assert ha.node.status()["sequence_numbers_kept"] == [
+        {"home_address": str(HOA), "seq": 10, "remaining": 400.0}
+    ]
+    ha.clock.advance(399)
+    assert ha.deliver(captured) == "rejected:sequence_out_of_window"
+    ha.sink.drain()
+    ha.clock.advance(1)  # the maximum binding lifetime after the expiry: forgotten
+    assert ha.deliver(captured) == "accepted"
+    assert ha.node.status()["sequence_numbers_kept"] == []
+
+
 def test_binding_expires_and_is_removed():
     ha = registered(10)
     ha.clock.advance(399)

@@ -16,7 +16,7 @@ from mvpn_lab.mip6.core.rr import (
     sign,
     verify,
 )
-from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME
+from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME, MAX_TOKEN_LIFETIME
 from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
     BindingAuthorizationData,
@@ -130,6 +130,21 @@ def test_nonce_table_rotation_and_expiry():
     assert table.lookup((second.index + 1) & 0xFFFF, 100.0) is None  # never handed out
     table.current(1000.0)
     assert len(table) == 1  # expired nonces are pruned
+
+
+def test_a_nonce_is_handed_out_only_with_max_token_lifetime_left():
+    """RFC 6275 5.2.7: with a long rotation interval the current nonce would still be handed out
+    when it has only seconds of validity left; a token from it must stay usable for
+    MAX_TOKEN_LIFETIME (210 s), so it is replaced once less than that is left."""
+    table = NonceTable(DetRandom(5), rotation_interval=200.0)
+    first = table.current(0.0)
+    edge = MAX_NONCE_LIFETIME - MAX_TOKEN_LIFETIME  # 30 s: exactly 210 s of validity left
+    assert table.current(edge) == first
+    later = table.current(edge + 0.5)  # 209.5 s left: too little
+    assert later != first and later.created == edge + 0.5
+    for when in (edge + 0.5, edge + 10.0, edge + 30.5):  # every nonce handed out has 210 s left
+        nonce = table.current(when)
+        assert table.lookup(nonce.index, when + MAX_TOKEN_LIFETIME) == nonce
 
 
 def test_nonce_index_wraps():

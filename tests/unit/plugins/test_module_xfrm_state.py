@@ -38,15 +38,27 @@ CBC = {
 GCM = {"src": MN, "dst": HA, "spi": 4097, "reqid": 1, "algorithm": "aes-gcm", "aead_key": AEAD}
 ADD_CBC = (
     f"ip -6 xfrm state add src {MN} dst {HA} proto esp spi 0x00001001 reqid 1 mode transport "
+    "replay-window 32 "
     f"auth-trunc hmac(sha1) 0x{AUTH} 96 enc cbc(aes) 0x{ENC}"
 )
 DELETE = f"ip -6 xfrm state delete src {MN} dst {HA} proto esp spi 0x00001001"
 
 
 def sa(
-    src, dst, proto="esp", spi=0x1001, reqid=1, mode="transport", algos=None, sel=None, coa=None, flags=""
+    src,
+    dst,
+    proto="esp",
+    spi=0x1001,
+    reqid=1,
+    mode="transport",
+    algos=None,
+    sel=None,
+    coa=None,
+    flags="",
+    replay_window=None,
 ):
-    """One SA of the fake SAD; ``algos`` as iproute2 prints them, ``sel`` the words after ``sel``."""
+    """One SA of the fake SAD; ``algos`` as iproute2 prints them, ``sel`` the words after ``sel``;
+    an ESP SA has the module's default replay window (32) unless told."""
     if algos is None and proto == "esp":
         algos = [f"auth-trunc hmac(sha1) 0x{AUTH} 96", f"enc cbc(aes) 0x{ENC}"]
     return {
@@ -60,13 +72,14 @@ def sa(
         "sel": sel,
         "coa": coa,
         "flags": flags,
+        "replay_window": (32 if proto == "esp" else 0) if replay_window is None else replay_window,
     }
 
 
 def render(s):
     spi = f"spi 0x{s['spi']:08x} " if s["proto"] == "esp" else ""
     out = f"src {s['src']} dst {s['dst']}\n\tproto {s['proto']} {spi}reqid {s['reqid']} mode {s['mode']}\n"
-    out += f"\treplay-window 0 {'flag ' + s['flags'] if s['flags'] else ''}\n"
+    out += f"\treplay-window {s['replay_window']} {'flag ' + s['flags'] if s['flags'] else ''}\n"
     out += "".join(f"\t{a}\n" for a in s["algos"])
     if s["coa"]:
         out += f"\tcoa {s['coa']}\n"
@@ -151,8 +164,16 @@ class FakeSad:
                     i = words.index("proto") + 1
                     words[i] = NAMES.get(int(words[i]), words[i])  # ip prints /etc/protocols names
                 sel = " ".join(words)
+            window = int(rest[rest.index("replay-window") + 1]) if "replay-window" in rest else 0
             self.states.append(
-                sa(opts["src"], opts["dst"], spi=spi, reqid=int(opts["reqid"]), mode=opts["mode"])
+                sa(
+                    opts["src"],
+                    opts["dst"],
+                    spi=spi,
+                    reqid=int(opts["reqid"]),
+                    mode=opts["mode"],
+                    replay_window=window,
+                )
             )
             self.states[-1].update(algos=algos, sel=sel)
             return 0, "", ""
@@ -263,6 +284,7 @@ def test_aes_gcm(sad, run_module):
     result = run_module(xfrm_state, GCM)
     assert sad.changing() == [
         f"ip -6 xfrm state add src {MN} dst {HA} proto esp spi 0x00001001 reqid 1 mode transport "
+        "replay-window 32 "
         f"aead rfc4106(gcm(aes)) 0x{AEAD} 128"
     ]
     assert result["algorithm"] == "aes-gcm"
@@ -288,6 +310,7 @@ def test_tunnel_mode_with_selector(sad, run_module):
     result = run_module(xfrm_state, args)
     assert sad.changing() == [
         f"ip -6 xfrm state add src {HA} dst {MN} proto esp spi 0x00001001 reqid 2 mode tunnel "
+        "replay-window 32 "
         f"aead rfc4106(gcm(aes)) 0x{AEAD} 128 sel src fec0:106:2500::/64 dst {MN}/128 proto 6"
     ]
     assert result["mode"] == "tunnel"
@@ -386,6 +409,7 @@ def test_diff_shows_fields_but_no_keys(sad, run_module):
         "spi": "0x00001001",
         "mode": "transport",
         "reqid": 7,
+        "replay_window": 32,
         "algorithm": "aes-cbc-hmac-sha1",
         "selector": {"src": "::/0", "dst": "::/0", "proto": None},
         "keys": "<hidden>",
@@ -514,6 +538,7 @@ def test_ip_error_is_reported_without_keys(sad, run_module):
     assert result["failed"] is True
     assert result["msg"] == (
         f"ip -6 xfrm state add src {MN} dst {HA} proto esp spi 0x00001001 reqid 1 mode transport "
+        "replay-window 32 "
         "aead rfc4106(gcm(aes)) <hidden> 128 failed: Error: Requested AEAD algorithm not found."
     )
     assert_no_secret(result, sad)
@@ -573,10 +598,12 @@ HA_MN = dict(GCM, src=HA, dst=MN, spi="0x1002", mode="tunnel", reqid=2)
 CN_MN = dict(CBC, src=CN, dst=MN, spi=0x1003, enc_key=ENC256, selector={"proto": "tcp"})
 ADD_HA_MN = (
     f"ip -6 xfrm state add src {HA} dst {MN} proto esp spi 0x00001002 reqid 2 mode tunnel "
+    "replay-window 32 "
     f"aead rfc4106(gcm(aes)) 0x{AEAD} 128"
 )
 ADD_CN_MN = (
     f"ip -6 xfrm state add src {CN} dst {MN} proto esp spi 0x00001003 reqid 1 mode transport "
+    "replay-window 32 "
     f"auth-trunc hmac(sha1) 0x{AUTH} 96 enc cbc(aes) 0x{ENC256} sel src ::/0 dst ::/0 proto 6"
 )
 TRIO = [MN_HA, HA_MN, CN_MN]
@@ -602,6 +629,7 @@ def test_list_installs_every_sa_with_one_listing_and_one_batch(sad, run_module):
         "proto": "esp",
         "mode": "tunnel",
         "reqid": 2,
+        "replay_window": 32,
         "algorithm": "aes-gcm",
         "selector": {"src": "::/0", "dst": "::/0", "proto": None},
     }
@@ -877,3 +905,29 @@ def test_list_result_never_contains_a_key(sad, run_module, name):
     assert "invocation" not in result or "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in json.dumps(
         result["invocation"]
     )
+
+
+def test_replay_window_is_set_compared_and_zero_turns_it_off(sad, run_module):
+    """Issue 14, item 1: every SA gets an anti-replay window (32 by default); an SA without one
+    is replaced; 0 is possible and written as no window at all."""
+    sad.states = [sa(MN, HA, replay_window=0)]  # as the lab's SAs were before
+    result = run_module(xfrm_state, CBC)
+    assert result["changed"] and result["differences"] == ["replay_window"]
+    assert result["replay_window"] == 32
+    assert sad.changing() == [DELETE, ADD_CBC] and "replay-window 32" in ADD_CBC
+    assert sad.states[0]["replay_window"] == 32
+    again = run_module(xfrm_state, CBC)
+    assert not again["changed"]
+    off = run_module(xfrm_state, dict(CBC, replay_window=0))
+    assert off["differences"] == ["replay_window"] and sad.states[0]["replay_window"] == 0
+    assert "replay-window" not in sad.changing()[-1]
+
+
+@pytest.mark.parametrize("window", [-1, 33, 64])
+def test_replay_window_out_of_range_is_one_line(sad, run_module, window):
+    result = run_module(xfrm_state, {"states": [dict(CBC, replay_window=window)]})
+    assert result["failed"]
+    assert result["msg"] == (
+        f"states[0].replay_window: {window} is out of range (expected 0, off, to 32 packets)"
+    )
+    assert sad.changing() == []

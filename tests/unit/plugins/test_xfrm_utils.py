@@ -408,6 +408,7 @@ def test_state_view_has_no_keys():
         "spi": "0x00001002",
         "mode": "tunnel",
         "reqid": 2,
+        "replay_window": 32,
         "algorithm": "aes-gcm",
         "selector": {"src": "fec0:106:2500::/64", "dst": "fec0:106:1100::2/128", "proto": "tcp", "sport": 80},
         "keys": "<hidden>",

@@ -84,19 +84,53 @@ class BindingCacheEntry:
 
 
 class BindingCache:
-    """Bindings by home address."""
+    """Bindings by home address, and the last accepted sequence number of bindings that are gone.
+
+    A binding removed by a de-registration or by expiry leaves its last sequence number behind
+    until a given time (:meth:`remove`), so a Binding Update captured earlier and replayed after
+    the binding is gone still meets "sequence number out of window" (RFC 6275 9.5.1, 5.2.8).
+    """
 
     def __init__(self) -> None:
         self._entries: dict[IPv6Address, BindingCacheEntry] = {}
+        self._gone: dict[IPv6Address, tuple[int, float]] = {}  # home address -> (seq, kept until)
 
     def get(self, home_address: IPv6Address) -> BindingCacheEntry | None:
         return self._entries.get(home_address)
 
     def put(self, entry: BindingCacheEntry) -> None:
         self._entries[entry.home_address] = entry
+        self._gone.pop(entry.home_address, None)
 
-    def remove(self, home_address: IPv6Address) -> BindingCacheEntry | None:
-        return self._entries.pop(home_address, None)
+    def remove(
+        self, home_address: IPv6Address, *, last_seq: int | None = None, keep_until: float | None = None
+    ) -> BindingCacheEntry | None:
+        """Remove the binding; with ``keep_until``, remember ``last_seq`` (default: the binding's
+        own) as the home address's last accepted sequence number until then."""
+        entry = self._entries.pop(home_address, None)
+        seq = last_seq if last_seq is not None else (entry.seq if entry is not None else None)
+        if keep_until is not None and seq is not None:
+            self._gone[home_address] = (seq, keep_until)
+        return entry
+
+    def last_seq(self, home_address: IPv6Address, now: float) -> int | None:
+        """The sequence number a new BU for ``home_address`` must exceed: its binding's, else the
+        one remembered from a binding removed less than its keep time ago, else None."""
+        entry = self._entries.get(home_address)
+        if entry is not None:
+            return entry.seq
+        for address in [a for a, (_, until) in self._gone.items() if until <= now]:
+            del self._gone[address]
+        gone = self._gone.get(home_address)
+        return gone[0] if gone is not None else None
+
+    def remembered(self, now: float) -> list[dict[str, Any]]:
+        """The sequence numbers kept for bindings that are gone (for ``status``)."""
+        return [
+            {"home_address": str(a), "seq": seq, "remaining": round(until - now, 3)}
+            for a, (seq, until) in sorted(self._gone.items())
+            if until > now
+        ]
 
     def expired(self, now: float) -> list[BindingCacheEntry]:
         return [e for e in self._entries.values() if e.expires <= now]

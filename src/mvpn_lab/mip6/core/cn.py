@@ -9,7 +9,8 @@ HoTI/CoTI are answered statelessly from the secret ``Kcn`` and the current nonce
 4. Nonce Indices and Binding Authorization Data present, BAD last            -> drop
 5. nonce indices still valid (care-of index ignored when deregistering)      -> BA 136/137/138
 6. authenticator verified with Kbm                                           -> drop, ``bad_authenticator``
-7. sequence number newer than the cached one                                 -> BA 135 (authenticated)
+7. sequence number newer than the cached one, or than the last one of a
+   binding removed while its nonces may still be valid                      -> BA 135 (authenticated)
 
 A rejected BU never changes the binding cache. Accepted bindings get a lifetime capped at
 ``max_binding_lifetime`` (at most MAX_RR_BINDING_LIFETIME) and install the type 2 routing header
@@ -150,14 +151,15 @@ class CorrespondentNode(Node):
         if not verify(pkt.mh, kbm, auth_coa, local):
             return self._reject(reasons.BAD_AUTHENTICATOR)
         entry = self.cache.get(hoa)
-        if entry is not None and not seq_gt(bu.seq, entry.seq):
+        last = self.cache.last_seq(hoa, now)
+        if last is not None and not seq_gt(bu.seq, last):
             self._send_ba(
-                pkt, bu, hoa, BAStatus.SEQUENCE_OUT_OF_WINDOW, 0, kbm, auth_coa, seq=entry.seq, force=True
+                pkt, bu, hoa, BAStatus.SEQUENCE_OUT_OF_WINDOW, 0, kbm, auth_coa, seq=last, force=True
             )
             return self._reject(reasons.SEQUENCE_OUT_OF_WINDOW)
         if dereg:
             if entry is not None:
-                self._remove(entry)
+                self._remove(entry, bu.seq)
             self.stats.inc("deregistrations")
             self._send_ba(pkt, bu, hoa, BAStatus.ACCEPTED, 0, kbm, auth_coa)
             return ACCEPTED
@@ -184,8 +186,11 @@ class CorrespondentNode(Node):
         self._send_ba(pkt, bu, hoa, BAStatus.ACCEPTED, granted_units, kbm, coa)
         return ACCEPTED
 
-    def _remove(self, entry: BindingCacheEntry) -> None:
-        self.cache.remove(entry.home_address)
+    def _remove(self, entry: BindingCacheEntry, last_seq: int | None = None) -> None:
+        """Drop the binding; its last sequence number (``last_seq``, a de-registration's, else the
+        binding's) is kept while the nonces that could authenticate an older BU are valid
+        (RFC 6275 5.2.8), so such a BU replayed after the binding is gone meets status 135."""
+        self.cache.remove(entry.home_address, last_seq=last_seq, keep_until=self.now() + self.nonces.lifetime)
         self.cancel_timer(("expire", entry.home_address))
         self.emit(RemoveRoute2(entry.home_address, None, "out"))
         self.emit(RemoveHao(entry.home_address, None, "in"))
@@ -225,5 +230,6 @@ class CorrespondentNode(Node):
         out = super().status()
         out["address"] = str(self.config.address)
         out["binding_cache"] = self.cache.to_list(self.now())
+        out["sequence_numbers_kept"] = self.cache.remembered(self.now())
         out["nonces"] = len(self.nonces)
         return out

@@ -8,7 +8,8 @@ Checks on a received Binding Update, in order (the first failure decides):
 4. H flag set (this node offers no correspondent-node bindings)            -> drop
 5. home address inside ``home_prefix``                                     -> BA 132
 6. home address in ``allowed_mobile_nodes``                                -> BA 129
-7. sequence number newer than the cached one                               -> BA 135
+7. sequence number newer than the cached one, or than the last one of a
+   binding removed within ``max_binding_lifetime``                          -> BA 135
 8. deregistration (lifetime 0 or CoA = HoA) without a binding              -> BA 133
 9. care-of address unicast routable and not inside the home prefix         -> BA 128
 10. first registration with ``perform_dad``: wait for the DAD result       -> BA 134 if it fails
@@ -85,7 +86,8 @@ class HomeAgent(Node):
                 pkt, bu, hoa, coa, BAStatus.ADMINISTRATIVELY_PROHIBITED, reasons.UNKNOWN_MOBILE_NODE
             )
         entry = self.cache.get(hoa)
-        if entry is not None and not seq_gt(bu.seq, entry.seq):
+        last = self.cache.last_seq(hoa, self.now())
+        if last is not None and not seq_gt(bu.seq, last):
             return self._refuse(
                 pkt,
                 bu,
@@ -93,7 +95,7 @@ class HomeAgent(Node):
                 coa,
                 BAStatus.SEQUENCE_OUT_OF_WINDOW,
                 reasons.SEQUENCE_OUT_OF_WINDOW,
-                seq=entry.seq,
+                seq=last,
             )
         if bu.lifetime == 0 or coa == hoa:
             if entry is None:
@@ -127,10 +129,10 @@ class HomeAgent(Node):
             self.rejected.inc(reasons.DAD_FAILED)
             self._send_ba(pkt, bu, home_address, coa, BAStatus.DAD_FAILED, 0, force=True)
             return
-        entry = self.cache.get(home_address)
-        if entry is not None and not seq_gt(bu.seq, entry.seq):
+        last = self.cache.last_seq(home_address, self.now())
+        if last is not None and not seq_gt(bu.seq, last):
             return
-        self._register(entry, pkt, bu, home_address, coa)
+        self._register(self.cache.get(home_address), pkt, bu, home_address, coa)
 
     def _register(
         self,
@@ -189,13 +191,16 @@ class HomeAgent(Node):
         self, entry: BindingCacheEntry, pkt: ReceivedPacket, bu: BindingUpdate, coa: IPv6Address
     ) -> None:
         hoa = entry.home_address
-        self._remove(entry)
+        self._remove(entry, bu.seq)
         self.stats.inc("deregistrations")
         self._send_ba(pkt, bu, hoa, coa, BAStatus.ACCEPTED, 0)
 
-    def _remove(self, entry: BindingCacheEntry) -> None:
+    def _remove(self, entry: BindingCacheEntry, last_seq: int | None = None) -> None:
+        """Drop the binding and its data plane; its last accepted sequence number (``last_seq``, a
+        de-registration's, else the binding's) is kept for ``max_binding_lifetime``, so a BU
+        replayed after the binding is gone meets status 135 (RFC 6275 10.3.1, 9.5.1)."""
         hoa = entry.home_address
-        self.cache.remove(hoa)
+        self.cache.remove(hoa, last_seq=last_seq, keep_until=self.now() + self.config.max_binding_lifetime)
         self.cancel_timer(("expire", hoa))
         self.emit(DelHostRoute(hoa))
         self.emit(DelProxyNdp(hoa))
@@ -262,5 +267,6 @@ class HomeAgent(Node):
         out["address"] = str(self.config.address)
         out["home_prefix"] = str(self.config.home_prefix)
         out["binding_cache"] = self.cache.to_list(self.now())
+        out["sequence_numbers_kept"] = self.cache.remembered(self.now())
         out["pending_dad"] = sorted(str(a) for a in self._pending_dad)
         return out

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv6Address
 from typing import TypeVar
 
-from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME, OptionType
+from mvpn_lab.mip6.wire.constants import MAX_NONCE_LIFETIME, MAX_TOKEN_LIFETIME, OptionType
 from mvpn_lab.mip6.wire.messages import (
     BindingAcknowledgement,
     BindingAuthorizationData,
@@ -128,8 +128,10 @@ class Nonce:
 class NonceTable:
     """The correspondent node's nonces, indexed by a 16-bit nonce index.
 
-    A new nonce is generated when the current one is older than ``rotation_interval``; a nonce is
-    valid for ``lifetime`` seconds after its creation (at most MAX_NONCE_LIFETIME).
+    A new nonce is generated when the current one is older than ``rotation_interval``, or when it
+    has less than MAX_TOKEN_LIFETIME of its validity left (RFC 6275 5.2.7: a token handed out must
+    stay usable for MAX_TOKEN_LIFETIME, whatever the rotation interval); a nonce is valid for
+    ``lifetime`` seconds after its creation (at most MAX_NONCE_LIFETIME).
     """
 
     def __init__(
@@ -146,7 +148,12 @@ class NonceTable:
 
     def current(self, now: float) -> Nonce:
         """The nonce to hand out now, rotating and pruning as needed."""
-        if self._current is None or now - self._current.created >= self.rotation_interval:
+        fresh_enough = min(MAX_TOKEN_LIFETIME, self.lifetime)
+        if (
+            self._current is None
+            or now - self._current.created >= self.rotation_interval
+            or self.lifetime - (now - self._current.created) < fresh_enough
+        ):
             index = self._next_index
             self._next_index = (index + 1) & 0xFFFF
             self._current = Nonce(index, self._random(NONCE_LENGTH), now)
