@@ -77,7 +77,7 @@ class SimKernel:
         self.states: dict[tuple[IPv6Address, IPv6Address, str], SimState] = {}
         self.policies: dict[tuple[str, str, str, int | None, int | None], SimPolicy] = {}
         self._next_index = 100
-        self.esp_listing = ""  # what `ip -6 xfrm policy list dir in ptype main` prints
+        self.esp_listing = ""  # what `ip -6 xfrm policy list ptype main` prints
         self.ra_routes: dict[str, list[str]] = {}  # default routes learned from RAs, per interface
 
     # ------------------------------------------------------------------ runner

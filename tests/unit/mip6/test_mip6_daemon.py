@@ -31,6 +31,7 @@ from mvpn_lab.mip6.wire.messages import BindingAcknowledgement, BindingUpdate, d
 from ._daemon_fakes import Runner, cn_config, ha_config, lines, mn_config
 from ._helpers import CN, COA1, HA, HOA, HOA2, DetRandom
 from ._netsim import FakeNdisc, FakeNetlink
+from .test_mip6_kernel import HA_POLICIES
 from .test_mip6_ndisc_tcp import ra_bytes
 from .test_mip6_netlink import addr, link
 
@@ -186,11 +187,9 @@ def test_esp_marking_follows_the_declared_policy(cfg, pkt, esp):
 
 
 def test_protected_bu_reaches_the_home_agent_as_esp():
-    listing = (
-        "src 2001:db8:1::100/128 dst 2001:db8:1::1/128 proto mobility-header\n"
-        "\tdir in priority 0 ptype main\n\ttmpl src :: dst ::\n\t\tproto esp reqid 0 mode transport\n"
-    )
-    runner = Runner(stdout={"ip -6 xfrm policy list": listing + listing.replace("::100", "::200")})
+    # the ipsec role's signalling policies on the HA, for both allowed home addresses
+    listing = HA_POLICIES + HA_POLICIES.replace(str(HOA), str(HOA2))
+    runner = Runner(stdout={"ip -6 xfrm policy list": listing})
     daemon, _ = make(ha_config(require_ipsec=True, esp_policy_installed=True), runner=runner)
     daemon.start()
     daemon.io.mh.inbox.append(bu_from(HOA, COA1))

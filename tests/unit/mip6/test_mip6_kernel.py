@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv6Address
+from ipaddress import IPv6Address, IPv6Network
 
 import pytest
 
+from mvpn_lab.collection import module_utils
 from mvpn_lab.mip6.core.actions import (
     AddHostRoute,
     ConfigureAddress,
@@ -27,10 +28,11 @@ from mvpn_lab.mip6.core.actions import (
 )
 from mvpn_lab.mip6.daemon.kernel.base import (
     CommandResult,
+    EspNeed,
     KernelError,
     SubprocessRunner,
     describe,
-    esp_policy_present,
+    esp_policy_covers,
     sysctl_key,
     tunnel_name_for,
 )
@@ -327,52 +329,100 @@ def test_setup_fails_with_one_line_when_the_kernel_lacks_mobile_ipv6():
         kernel.setup()
 
 
-ESP_LISTING = f"""src {HA}/128 dst {HOA}/128 proto mobility-header
-	dir in priority 5 ptype main
-	tmpl src :: dst ::
-		proto esp reqid 0 mode transport
-src 2001:db8:1::/64 dst {HA}/128 proto mobility-header
-	dir in priority 5 ptype main
-	tmpl src :: dst ::
-		proto esp reqid 0 mode transport
-"""
+def policy(src: str, dst: str, mh_type: int | None, direction: str, *, extra: str = "") -> str:
+    """One main-type policy as ``ip -6 xfrm policy list`` prints those of the ipsec role."""
+    selector = f"src {src} dst {dst} proto mobility-header" + (f" type {mh_type}" if mh_type else "")
+    tmpl_src, tmpl_dst = src.split("/")[0], dst.split("/")[0]
+    return (
+        f"{selector} \n\tdir {direction} priority 0 ptype main {extra}\n"
+        f"\ttmpl src {tmpl_src} dst {tmpl_dst}\n\t\tproto esp reqid 3 mode transport\n"
+    )
+
+
+# what the ipsec role installs (signalling, reqid 3), on the HA and on the MN; one listing serves
+# both in these tests
+HA_POLICIES = policy(f"{HOA}/128", f"{HA}/128", 5, "in") + policy(f"{HA}/128", f"{HOA}/128", 6, "out")
+MN_POLICIES = policy(f"{HOA}/128", f"{HA}/128", 5, "out") + policy(f"{HA}/128", f"{HOA}/128", 6, "in")
+ESP_LISTING = HA_POLICIES + MN_POLICIES
+
+
+def needs(kernel_cfg) -> list[EspNeed]:
+    kernel, _, _ = adapter(kernel_cfg)
+    return kernel.esp_needs()
+
+
+def covered(listing: str, need: EspNeed) -> bool:
+    return esp_policy_covers(module_utils("xfrm").parse_policies(listing), need)
+
+
+def test_esp_needs_name_both_directions_per_home_address():
+    bu_in, ba_out = needs(ha_config(require_ipsec=True))[:2]
+    assert (bu_in.direction, bu_in.mh_type, bu_in.src, bu_in.dst) == (
+        "in",
+        5,
+        IPv6Network(f"{HOA}/128"),
+        IPv6Network(f"{HA}/128"),
+    )
+    assert (ba_out.direction, ba_out.mh_type) == ("out", 6)
+    assert len(needs(ha_config(require_ipsec=True))) == 4  # HOA and HOA2
+    (any_in, _) = needs(ha_config(require_ipsec=True, allowed_mobile_nodes=None))
+    assert any_in.src == HOME_PREFIX  # with any: the whole prefix
+    assert [(n.direction, n.mh_type) for n in needs(mn_config(require_ipsec=True))] == [("out", 5), ("in", 6)]
 
 
 def test_esp_policy_listing_is_understood():
-    assert esp_policy_present(ESP_LISTING, HA, HOA)
-    assert esp_policy_present(ESP_LISTING, HOA2, HA)
-    assert not esp_policy_present(ESP_LISTING, HA, HOA2)
+    bu_in, ba_out, bu2_in, _ = needs(ha_config(require_ipsec=True))
+    assert covered(ESP_LISTING, bu_in) and covered(ESP_LISTING, ba_out)
+    assert not covered(ESP_LISTING, bu2_in)  # nothing for HOA2
+    assert not covered(HA_POLICIES.replace("dir in", "dir out"), bu_in)  # the wrong direction
+    assert not covered(HA_POLICIES.replace("type 5", "type 6"), bu_in)  # a BA policy is no BU policy
+    assert covered(HA_POLICIES.replace(" type 5", ""), bu_in)  # any MH type covers the BU
     optional = ESP_LISTING.replace("mode transport\n", "mode transport\n\t\tlevel use\n")
-    assert not esp_policy_present(optional, HA, HOA)
-    tcp_only = ESP_LISTING.replace("mobility-header", "tcp")
-    assert not esp_policy_present(tcp_only, HA, HOA)
-    assert not esp_policy_present("", HA, HOA)
+    assert not covered(optional, bu_in)
+    assert not covered(ESP_LISTING.replace("mobility-header", "tcp"), bu_in)
+    assert not covered("", bu_in)
     by_number = ESP_LISTING.replace("proto mobility-header", "proto 135")
-    assert esp_policy_present(by_number, HA, HOA)  # ip prints the number without /etc/protocols
-    blocked = ESP_LISTING.replace("ptype main", "action block ptype main")
-    assert not esp_policy_present(blocked, HA, HOA)
-    other_type = ESP_LISTING.replace("proto mobility-header", "proto mobility-header type 7")
-    assert not esp_policy_present(other_type, HA, HOA)
-    bu_only = ESP_LISTING.replace("proto mobility-header", "proto mobility-header type 5")
-    assert esp_policy_present(bu_only, HOA2, HA)
+    assert covered(by_number, bu_in)  # ip prints the number without /etc/protocols
+    assert not covered(ESP_LISTING.replace("ptype main ", "action block ptype main "), bu_in)
     ipv4 = "src 10.0.0.0/8 dst 10.0.0.1/32\n\tdir in priority 5 ptype main\n\ttmpl src 0.0.0.0 dst 0.0.0.0\n"
-    assert not esp_policy_present(ipv4 + "\t\tproto esp reqid 0 mode transport\n", HA, HOA)
+    assert not covered(ipv4 + "\t\tproto esp reqid 0 mode transport\n", bu_in)
+    # with any mobile node, a policy for one home address does not cover the prefix
+    any_in, _ = needs(ha_config(require_ipsec=True, allowed_mobile_nodes=None))
+    assert not covered(ESP_LISTING, any_in)
+    assert covered(policy(str(HOME_PREFIX), f"{HA}/128", 5, "in"), any_in)
 
 
 def test_setup_checks_the_declared_esp_policy():
-    listing = "ip -6 xfrm policy list dir in ptype main"
+    """Issue 14, item 3: the daemon starts only when main policies require ESP for every direction
+    of the signalling, per allowed home address; one line names each direction missing."""
+    listing = "ip -6 xfrm policy list ptype main"
     cfg = mn_config(require_ipsec=True, esp_policy_installed=True)
-    kernel, runner, _ = adapter(cfg, Runner(stdout={listing: ESP_LISTING}))
+    kernel, runner, _ = adapter(cfg, Runner(stdout={listing: MN_POLICIES}))
     kernel.setup()
     assert runner.take()[-1] == listing
-    kernel, _, _ = adapter(cfg, Runner(stdout={listing: ""}))
-    with pytest.raises(
-        KernelError, match=r"config field 'esp_policy_installed': no 'dir in' main xfrm policy"
-    ):
+    # a BU policy in the wrong direction (the check of old accepted any BU/BA policy going in)
+    kernel, _, _ = adapter(cfg, Runner(stdout={listing: MN_POLICIES.replace("dir out", "dir in")}))
+    with pytest.raises(KernelError) as failed:
         kernel.setup()
-    ha = ha_config(require_ipsec=True, esp_policy_installed=True, allowed_mobile_nodes=None)
-    kernel, _, _ = adapter(ha, Runner(stdout={listing: ESP_LISTING}))
+    assert str(failed.value) == (
+        "config field 'esp_policy_installed': no main xfrm policy requires ESP for BU (MH type 5) out "
+        f"from {HOA}/128 to {HA}/128 (see docs/mip6.md, IPsec)"
+    )
+    ha = ha_config(require_ipsec=True, esp_policy_installed=True)
+    kernel, _, _ = adapter(ha, Runner(stdout={listing: HA_POLICIES}))
+    with pytest.raises(
+        KernelError, match=f"BU \\(MH type 5\\) in from {HOA2}/128 to {HA}/128; BA \\(MH type 6\\) out"
+    ):
+        kernel.setup()  # HOA2 is allowed too, and has no policy
+    kernel, _, _ = adapter(
+        ha_config(require_ipsec=True, esp_policy_installed=True, allowed_mobile_nodes=(HOA,)),
+        Runner(stdout={listing: HA_POLICIES}),
+    )
     kernel.setup()
+    anyone = ha_config(require_ipsec=True, esp_policy_installed=True, allowed_mobile_nodes=None)
+    kernel, _, _ = adapter(anyone, Runner(stdout={listing: HA_POLICIES}))
+    with pytest.raises(KernelError, match=f"in from {HOME_PREFIX} to"):
+        kernel.setup()
 
 
 def _send(msg, src, dst, **kw):

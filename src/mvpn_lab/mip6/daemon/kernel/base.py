@@ -225,22 +225,36 @@ def _usable_permanent(listing: str, address: IPv6Address) -> bool:
     return False
 
 
-def esp_policy_present(listing: str, src: IPv6Address, dst: IPv6Address) -> bool:
-    """Whether ``ip -6 xfrm policy list dir in ptype main`` shows a policy that requires ESP for
-    Mobility Header traffic from ``src`` to ``dst`` (selector covering both addresses, protocol
-    any or mobility-header, type any, 5 or 6, action allow, an ``esp`` template of level
-    ``required``). The listing is read by the collection's one ``ip xfrm`` parser."""
-    for policy in _xfrm.parse_policies(listing):
+@dataclass(frozen=True)
+class EspNeed:
+    """One direction of MN-HA signalling that a main-type xfrm policy must protect with ESP."""
+
+    src: IPv6Network
+    dst: IPv6Network
+    direction: str  # "in" or "out", as this host's kernel sees it
+    mh_type: int  # 5 (BU) or 6 (BA)
+
+    def text(self) -> str:
+        name = {5: "BU", 6: "BA"}.get(self.mh_type, f"MH type {self.mh_type}")
+        return f"{name} (MH type {self.mh_type}) {self.direction} from {self.src} to {self.dst}"
+
+
+def esp_policy_covers(policies: Sequence[dict[str, Any]], need: EspNeed) -> bool:
+    """Whether a policy of ``policies`` (``module_utils/xfrm.parse_policies`` of ``ip -6 xfrm policy
+    list ptype main``) requires ESP for ``need``: its direction, a selector whose addresses contain
+    ``need``'s whole source and destination, protocol any or mobility-header, MH type any or
+    ``need``'s, action allow, an ``esp`` template of level ``required``."""
+    for policy in policies:
         sel = policy["sel"]
         try:
-            covered = src in IPv6Network(sel["src"]) and dst in IPv6Network(sel["dst"])
+            sel_src, sel_dst = IPv6Network(sel["src"]), IPv6Network(sel["dst"])
         except ValueError:  # an IPv4 selector
             continue
-        if not covered or policy["dir"] != "in" or policy["action"] != "allow":
+        if not (need.src.subnet_of(sel_src) and need.dst.subnet_of(sel_dst)):
             continue
-        if sel.get("proto") not in (0, None, IPPROTO_MH):
+        if policy["dir"] != need.direction or policy["action"] != "allow" or policy["ptype"] != "main":
             continue
-        if sel.get("type") not in (None, 5, 6):
+        if sel.get("proto") not in (0, None, IPPROTO_MH) or sel.get("type") not in (None, need.mh_type):
             continue
         if any(t["proto"] == "esp" and t["level"] == "required" for t in policy["templates"]):
             return True
@@ -350,8 +364,8 @@ class KernelAdapter:
     def requires_esp(self) -> bool:
         return False
 
-    def esp_pairs(self) -> list[tuple[IPv6Address, IPv6Address]]:
-        """(source, destination) pairs whose Mobility Header messages must arrive ESP-protected."""
+    def esp_needs(self) -> list[EspNeed]:
+        """The directions of MN-HA signalling that main-type policies must protect with ESP."""
         return []
 
     def teardown_first(self) -> list[tuple[str, Callable[[], Any]]]:
@@ -572,15 +586,18 @@ class KernelAdapter:
         self.parked_remotes[name] = remote
 
     def check_esp_policy(self) -> None:
-        """With ``esp_policy_installed``, verify the main-type policy that keeps unprotected
-        Mobility Header messages away from the socket is really there."""
-        result = self.run(["ip", "-6", "xfrm", "policy", "list", "dir", "in", "ptype", "main"])
-        for src, dst in self.esp_pairs():
-            if not esp_policy_present(result.stdout, src, dst):
-                raise KernelError(
-                    f"config field 'esp_policy_installed': no 'dir in' main xfrm policy requires ESP for "
-                    f"Mobility Header messages from {src} to {dst} (see docs/mip6.md, IPsec)"
-                )
+        """With ``esp_policy_installed``, verify that main-type policies require ESP for every
+        direction of the MN-HA signalling (:meth:`esp_needs`); refuse to start, naming each one
+        that is not covered."""
+        result = self.run(["ip", "-6", "xfrm", "policy", "list", "ptype", "main"])
+        policies = _xfrm.parse_policies(result.stdout)
+        missing = [need.text() for need in self.esp_needs() if not esp_policy_covers(policies, need)]
+        if missing:
+            raise KernelError(
+                "config field 'esp_policy_installed': no main xfrm policy requires ESP for "
+                + "; ".join(missing)
+                + " (see docs/mip6.md, IPsec)"
+            )
 
     def teardown(self) -> None:
         """Remove everything this adapter installed, best effort (failures are logged)."""

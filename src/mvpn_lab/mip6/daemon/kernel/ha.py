@@ -14,6 +14,7 @@ from mvpn_lab.mip6.core.actions import AddHostRoute, DelHostRoute, DelProxyNdp, 
 from mvpn_lab.mip6.core.config import HAConfig
 from mvpn_lab.mip6.daemon.kernel.base import (
     PRIO_SIGNAL,
+    EspNeed,
     KernelAdapter,
     KernelError,
     PolicyKey,
@@ -23,6 +24,7 @@ from mvpn_lab.mip6.daemon.kernel.base import (
     sysctl_key,
     tunnel_name_for,
 )
+from mvpn_lab.mip6.wire.constants import MHType
 
 
 @dataclass
@@ -90,8 +92,13 @@ class HAKernel(KernelAdapter):
             return [self.cfg.home_prefix]
         return [_net(a) for a in self.cfg.allowed_mobile_nodes]
 
-    def esp_pairs(self) -> list[tuple[IPv6Address, IPv6Address]]:
-        return [(net.network_address, self.cfg.address) for net in self.protected_home_addresses()]
+    def esp_needs(self) -> list[EspNeed]:
+        """Per allowed home address (with ``any``, the whole home prefix): its BUs in, our BAs out."""
+        me = _net(self.cfg.address)
+        needs: list[EspNeed] = []
+        for net in self.protected_home_addresses():
+            needs += [EspNeed(net, me, "in", MHType.BU), EspNeed(me, net, "out", MHType.BA)]
+        return needs
 
     def teardown_routing(self) -> list[tuple[str, Callable[[], Any]]]:
         steps: list[tuple[str, Callable[[], Any]]] = []

@@ -22,6 +22,7 @@ from mvpn_lab.mip6.daemon.kernel.base import (
     CACHED_ROUTER_METRIC,
     PRIO_BYPASS,
     PRIO_SIGNAL,
+    EspNeed,
     KernelAdapter,
     KernelError,
     PolicyKey,
@@ -93,8 +94,10 @@ class MNKernel(KernelAdapter):
     def requires_esp(self) -> bool:
         return self.cfg.require_ipsec
 
-    def esp_pairs(self) -> list[tuple[IPv6Address, IPv6Address]]:
-        return [(self.cfg.home_agent, self.cfg.home_address)]
+    def esp_needs(self) -> list[EspNeed]:
+        """Our BUs to the home agent out, its BAs in."""
+        home, agent = _net(self.cfg.home_address), _net(self.cfg.home_agent)
+        return [EspNeed(home, agent, "out", MHType.BU), EspNeed(agent, home, "in", MHType.BA)]
 
     def teardown_first(self) -> list[tuple[str, Callable[[], Any]]]:
         if not self.rule_installed:
