@@ -101,6 +101,13 @@ class SimKernel:
             if argv[4] not in self.ifaces:
                 raise _Fail(1, f'Cannot find device "{argv[4]}"')
             self.up.add(argv[4])
+        elif argv[:6] == ["ip", "-6", "-j", "addr", "show", "dev"]:
+            infos = [
+                {"local": str(a), "prefixlen": 64, "valid_life_time": 0xFFFFFFFF}  # ip's "forever"
+                for (a, dev) in self.addrs
+                if dev == argv[6]
+            ]
+            return CommandResult(0, json.dumps([{"ifname": argv[6], "addr_info": infos}]), "")
         elif argv[:3] == ["ip", "-6", "addr"]:
             self._addr(argv[3], argv[4], argv[6], argv[7:])
         elif argv[:4] == ["ip", "-6", "-j", "route"]:

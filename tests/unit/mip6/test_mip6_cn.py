@@ -340,3 +340,13 @@ def test_status():
     assert status["role"] == "cn" and status["rejected"] == {"malformed": 1}
     assert status["binding_cache"][0]["careof_address"] == str(COA1)
     assert status["stats"]["tx_HoT"] == 1 and status["nonces"] == 1
+
+
+def test_a_care_of_address_that_is_a_bound_home_address_is_refused():
+    """Issue 14, item 7: HOA2 may not name HOA, which has a binding here, as its care-of address."""
+    cn, *_ = bound(1)
+    before = snapshot(cn)
+    hot, cot = tokens(cn, hoa=HOA2, coa=HOA)
+    pkt, _ = bu_packet(hot, cot, 1, hoa=HOA2, coa=HOA)
+    assert cn.deliver(pkt) == "rejected:invalid_careof_address"
+    assert snapshot(cn) == before and not cn.sink.sent()

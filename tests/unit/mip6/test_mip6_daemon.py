@@ -131,7 +131,8 @@ def test_bad_input_is_counted_and_logged_never_raised():
         mh_item(b"\x00" * 8, IPv6Address("::"), HA),  # an unspecified source
     ]
     daemon.on_mh_readable()
-    assert daemon.node.rejected.as_dict() == {"malformed": 1, "unexpected_message": 1}  # 8 zeros: a BRR
+    # 8 zeros: a BRR with Payload Proto 0, not 59
+    assert daemon.node.rejected.as_dict() == {"malformed": 1, "bad_payload_proto": 1}
     records = lines(stream)
     warnings = [r for r in records if r["level"] == "warning"]
     assert [w["event"] for w in warnings] == ["mh_dropped", "mh_dropped"]
@@ -232,6 +233,31 @@ def test_each_answer_is_logged_with_its_processing_and_kernel_time():
     assert answer["kernel_ms"] == pytest.approx(4.0 * before)
     assert answer["processing_ms"] == pytest.approx(4.0 * before + 1.0)
     assert len(runner.take()) > before  # the tunnel, route and proxy follow the BA
+
+
+def test_the_home_agent_caps_lifetimes_at_its_home_prefix_s_valid_lifetime():
+    """The HA reads its own address's valid lifetime at start (ip -j addr, as the kernel prints
+    it) and grants no binding beyond it; a static address (forever) caps nothing."""
+
+    def addr_json(valid: int) -> str:
+        info = {"family": "inet6", "local": str(HA), "prefixlen": 64, "valid_life_time": valid}
+        return json.dumps([{"ifname": "eth1", "addr_info": [info]}])
+
+    runner = Runner(stdout={"sysctl -n": "1\n", "ip -6 -j addr show dev eth1": addr_json(100)})
+    daemon, stream = make(ha_config(), runner=runner)
+    daemon.start()
+    assert [r["valid_seconds"] for r in lines(stream) if r["event"] == "home_prefix_lifetime"] == [100.0]
+    daemon.io.mh.inbox.append(bu_from(HOA, COA1))
+    daemon.on_mh_readable()
+    (payload, *_), *_ = daemon.io.mh.sent
+    assert decode_mh(payload).lifetime == 25  # 100 s, not the 100 units (400 s) asked for
+    forever = Runner(stdout={"sysctl -n": "1\n", "ip -6 -j addr show dev eth1": addr_json(4294967295)})
+    daemon, _ = make(ha_config(), runner=forever)
+    daemon.start()
+    daemon.io.mh.inbox.append(bu_from(HOA, COA1))
+    daemon.on_mh_readable()
+    (payload, *_), *_ = daemon.io.mh.sent
+    assert decode_mh(payload).lifetime == 100
 
 
 def test_start_fails_with_one_line_when_the_kernel_says_no():

@@ -182,7 +182,8 @@ def test_start_up_installs_the_static_entries(tmp_path):
         "tmpl proto hao mode ro level use",
         "ip -6 xfrm policy update src ::/0 dst ::/0 proto 135 type 3 dir out ptype sub priority 10",
     ]
-    assert lab.ha.kernel.take()[-1] == "ip -6 xfrm policy list ptype main"
+    # the ESP check, then the home prefix's lifetime (the HA's address on the home link)
+    assert lab.ha.kernel.take()[-2:] == ["ip -6 xfrm policy list ptype main", "ip -6 -j addr show dev eth1"]
     assert lab.mn.kernel.take()[-4:] == [
         "sysctl -q -w net.ipv4.tcp_invalid_ratelimit=0",
         f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",  # parked until needed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from ipaddress import IPv6Address
 
@@ -20,10 +21,12 @@ from mvpn_lab.mip6.core.actions import (
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
+    BindingAuthorizationData,
     BindingError,
     BindingRefreshAdvice,
     BindingUpdate,
     HomeTestInit,
+    NonceIndices,
     decode_mh,
     encode_mh,
     find_option,
@@ -462,3 +465,70 @@ def test_every_message_logged_as_json_line():
     assert lines[1]["result"] == "accepted" and lines[1]["hao"] == str(HOA)
     assert lines[2]["result"] == "rejected:malformed" and "truncated" in lines[2]["error"]
     assert all(r["ts"].endswith("Z") and r["epoch"] > 1.6e9 for r in lines)
+
+
+# ------------------------------------------------------------------ issue 14: stricter checks
+
+
+RR_IN_HOME = "rr_options_in_home_registration"
+
+
+def _bu_with(options, seq=20, *, home=True, payload_proto=59):
+    bu = BindingUpdate(seq=seq, lifetime=lifetime_units(400), ack=True, home=home, options=tuple(options))
+    bu = dataclasses.replace(bu, payload_proto=payload_proto)
+    return received(SendMH(COA1, HA, bu, hao=HOA, esp=True))
+
+
+@pytest.mark.parametrize(
+    ("options", "payload_proto", "reason"),
+    [
+        ([AlternateCareOfAddress(COA1), AlternateCareOfAddress(COA2)], 59, "invalid_options"),
+        ([BindingAuthorizationData(bytes(12)), AlternateCareOfAddress(COA1)], 59, "invalid_options"),
+        ([AlternateCareOfAddress(COA1), NonceIndices(1, 2)], 59, RR_IN_HOME),
+        (
+            [AlternateCareOfAddress(COA1), BindingAuthorizationData(bytes(12))],
+            59,
+            "rr_options_in_home_registration",
+        ),
+        ([AlternateCareOfAddress(COA1)], 6, "bad_payload_proto"),
+    ],
+)
+def test_structurally_wrong_bus_are_dropped_and_counted(options, payload_proto, reason):
+    """Issue 14, item 7, as UMIP parses: each of these BUs is otherwise a valid first registration."""
+    ha = make_ha()
+    assert ha.deliver(_bu_with(options, payload_proto=payload_proto)) == f"rejected:{reason}"
+    assert not ha.sink.actions and HOA not in ha.node.cache
+    assert ha.node.rejected[reason] == 1
+    assert ha.deliver(_bu_with([AlternateCareOfAddress(COA1)], seq=21)) == "accepted"  # the same, well formed
+
+
+def test_a_registration_type_change_gets_139():
+    """Issue 14, item 8: a BU without H for a home address that has a home registration."""
+    ha = registered(10)
+    before = snapshot(ha)
+    assert ha.deliver(_bu_with([AlternateCareOfAddress(COA2)], seq=11, home=False)) == (
+        "rejected:registration_type_change"
+    )
+    _, ba = only_ba(ha)
+    assert ba.status == 139 and snapshot(ha) == before
+    fresh = make_ha()  # no binding: nothing to change, silently dropped as before
+    assert (
+        fresh.deliver(_bu_with([AlternateCareOfAddress(COA2)], home=False))
+        == "rejected:not_home_registration"
+    )
+    assert not fresh.sink.sent()
+
+
+def test_the_granted_lifetime_never_outlasts_the_home_prefix():
+    """Issue 14, item 8: RFC 6275 10.3.1, the lifetime is capped by the home prefix's valid one."""
+    ha = make_ha()
+    ha.node.on_home_prefix_lifetime(100.0)
+    ha.clock.advance(30)  # 70 s left
+    assert ha.deliver(bu_packet(10, lifetime=400)) == "accepted"
+    _, ba = only_ba(ha)
+    assert ba.lifetime == 70 // 4  # units of 4 s, rounded down
+    ha.sink.drain()
+    ha.node.on_home_prefix_lifetime(None)  # forever again
+    assert ha.deliver(bu_packet(11, lifetime=400)) == "accepted"
+    _, ba = only_ba(ha)
+    assert ba.lifetime == lifetime_units(400)

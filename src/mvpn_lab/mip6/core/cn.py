@@ -5,7 +5,8 @@ HoTI/CoTI are answered statelessly from the secret ``Kcn`` and the current nonce
 
 1. decodes, checksum (in :class:`~mvpn_lab.mip6.core.node.Node`)                  -> drop, count
 2. home address (Home Address option, else source) unicast routable          -> drop
-3. H flag clear (no home agent service here)                                 -> BA 131
+3. care-of address is not a home address bound here                          -> drop
+   H flag clear (no home agent service here)                                 -> BA 131
 4. Nonce Indices and Binding Authorization Data present, BAD last            -> drop
 5. nonce indices still valid (care-of index ignored when deregistering)      -> BA 136/137/138
 6. authenticator verified with Kbm                                           -> drop, ``bad_authenticator``
@@ -125,6 +126,10 @@ class CorrespondentNode(Node):
         alt = find_option(bu, AlternateCareOfAddress)
         coa = alt.address if alt is not None else pkt.src
         local = pkt.rh2 if pkt.rh2 is not None else pkt.dst
+        if coa != hoa and coa in self.cache:
+            # a care-of address that is another node's home address with a binding here: the
+            # traffic for that node would loop or be hijacked (as UMIP refuses it)
+            return self._reject(reasons.INVALID_CAREOF_ADDRESS)
         if bu.home:
             self._send_ba(pkt, bu, hoa, BAStatus.HOME_REGISTRATION_NOT_SUPPORTED, 0, None, coa, force=True)
             return self._reject(reasons.HOME_REGISTRATION_NOT_SUPPORTED)

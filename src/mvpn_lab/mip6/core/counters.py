@@ -52,3 +52,7 @@ UNEXPECTED_SEQUENCE = "unexpected_sequence"
 NOT_VIA_TUNNEL = "not_via_tunnel"  # HoT that did not arrive through the home agent tunnel
 UNSOLICITED = "unsolicited"  # BA/HoT/CoT/BRR with nothing outstanding
 RATE_LIMITED = "rate_limited"
+BAD_PAYLOAD_PROTO = "bad_payload_proto"  # Payload Proto other than 59 (RFC 6275 6.1.1)
+INVALID_OPTIONS = "invalid_options"  # two Alternate CoA options, options after the authenticator
+RR_OPTIONS_IN_HOME_REGISTRATION = "rr_options_in_home_registration"  # Nonce Indices/BAD to the HA
+REGISTRATION_TYPE_CHANGE = "registration_type_change"  # H flag differs from the binding (BA 139)

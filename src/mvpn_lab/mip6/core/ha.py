@@ -5,7 +5,9 @@ Checks on a received Binding Update, in order (the first failure decides):
 1. decodes, checksum (in :class:`~mvpn_lab.mip6.core.node.Node`)                -> drop, count
 2. arrived ESP-protected, when ``require_ipsec``                           -> drop, ``unprotected``
 3. home address (Home Address option, else source) is unicast routable     -> drop
-4. H flag set (this node offers no correspondent-node bindings)            -> drop
+4. H flag set (this node offers no correspondent-node bindings)            -> drop; BA 139 when
+   the home address has a (home) binding: the registration type may not change
+   no Nonce Indices or Binding Authorization Data in a home registration   -> drop
 5. home address inside ``home_prefix``                                     -> BA 132
 6. home address in ``allowed_mobile_nodes``                                -> BA 129
 7. sequence number newer than the cached one, or than the last one of a
@@ -15,8 +17,8 @@ Checks on a received Binding Update, in order (the first failure decides):
 10. first registration with ``perform_dad``: wait for the DAD result       -> BA 134 if it fails
 
 A rejected BU never changes the binding cache. Accepted registrations get a lifetime capped at
-``max_binding_lifetime`` and the tunnel, host route and proxy-ND actions; deregistrations and
-expiries remove them.
+``max_binding_lifetime`` and at the home prefix's remaining valid lifetime, and the tunnel, host
+route and proxy-ND actions; deregistrations and expiries remove them.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ from mvpn_lab.mip6.wire.constants import LIFETIME_UNIT, BAStatus
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
+    BindingAuthorizationData,
     BindingRefreshAdvice,
     BindingUpdate,
+    NonceIndices,
     find_option,
     lifetime_units,
 )
@@ -65,6 +69,7 @@ class HomeAgent(Node):
         self.cache = BindingCache()
         # BUs parked while DAD runs for a first registration: home address -> (packet, BU, CoA)
         self._pending_dad: dict[IPv6Address, tuple[ReceivedPacket, BindingUpdate, IPv6Address]] = {}
+        self.prefix_valid_until: float | None = None  # monotonic; None: the home prefix never expires
 
     # ------------------------------------------------------------------ BU processing
 
@@ -75,10 +80,21 @@ class HomeAgent(Node):
         hoa = pkt.hao if pkt.hao is not None else pkt.src
         if not is_unicast_routable(hoa):
             return self._reject(reasons.INVALID_HOME_ADDRESS)
-        if not bu.home:
-            return self._reject(reasons.NOT_HOME_REGISTRATION)
         alt = find_option(bu, AlternateCareOfAddress)
         coa = alt.address if alt is not None else pkt.src
+        if not bu.home:
+            if hoa in self.cache:  # a home registration exists: the type may not change (9.5.1)
+                return self._refuse(
+                    pkt,
+                    bu,
+                    hoa,
+                    coa,
+                    BAStatus.REGISTRATION_TYPE_CHANGE_DISALLOWED,
+                    reasons.REGISTRATION_TYPE_CHANGE,
+                )
+            return self._reject(reasons.NOT_HOME_REGISTRATION)
+        if find_option(bu, NonceIndices) is not None or find_option(bu, BindingAuthorizationData) is not None:
+            return self._reject(reasons.RR_OPTIONS_IN_HOME_REGISTRATION)  # RFC 6275 6.1.7, as UMIP
         if hoa not in cfg.home_prefix:
             return self._refuse(pkt, bu, hoa, coa, BAStatus.NOT_HOME_SUBNET, reasons.NOT_HOME_SUBNET)
         if not cfg.allows(hoa) or hoa == cfg.address:
@@ -119,6 +135,11 @@ class HomeAgent(Node):
         self._register(entry, pkt, bu, hoa, coa)
         return ACCEPTED
 
+    def on_home_prefix_lifetime(self, valid_seconds: float | None) -> None:
+        """The adapter reports the home prefix's remaining valid lifetime (None: forever). Granted
+        lifetimes never outlast it (RFC 6275 10.3.1)."""
+        self.prefix_valid_until = None if valid_seconds is None else self.now() + max(0.0, valid_seconds)
+
     def on_dad_result(self, home_address: IPv6Address, ok: bool) -> None:
         """The adapter reports the outcome of a :class:`StartDad` action."""
         pending = self._pending_dad.pop(home_address, None)
@@ -143,9 +164,11 @@ class HomeAgent(Node):
         coa: IPv6Address,
     ) -> None:
         cfg = self.config
-        granted_units = min(bu.lifetime, lifetime_units(cfg.max_binding_lifetime))
-        granted = granted_units * LIFETIME_UNIT
         now = self.now()
+        granted_units = min(bu.lifetime, lifetime_units(cfg.max_binding_lifetime))
+        if self.prefix_valid_until is not None:  # never beyond the home prefix's valid lifetime
+            granted_units = min(granted_units, int(max(0.0, self.prefix_valid_until - now) // LIFETIME_UNIT))
+        granted = granted_units * LIFETIME_UNIT
         old_coa = entry.careof_address if entry is not None else None
         new = BindingCacheEntry(
             home_address=hoa,

@@ -24,14 +24,41 @@ from mvpn_lab.mip6.core.clock import Clock
 from mvpn_lab.mip6.core.counters import Counters
 from mvpn_lab.mip6.core.log import MHLogger
 from mvpn_lab.mip6.core.rr import RandomSource
-from mvpn_lab.mip6.wire.constants import BEStatus
+from mvpn_lab.mip6.wire.constants import IPPROTO_NONE, BEStatus
 from mvpn_lab.mip6.wire.ipv6 import verify_mh_checksum
-from mvpn_lab.mip6.wire.messages import BindingError, Message, MHDecodeError, UnknownMessage, decode_mh
+from mvpn_lab.mip6.wire.messages import (
+    AlternateCareOfAddress,
+    BindingAuthorizationData,
+    BindingError,
+    BindingUpdate,
+    Message,
+    MHDecodeError,
+    Pad1,
+    PadN,
+    UnknownMessage,
+    decode_mh,
+)
 
 Handler = Callable[[ReceivedPacket, Any], str]
 
 ACCEPTED = "accepted"
 IGNORED = "ignored"
+
+
+def structure_problem(msg: Message) -> str | None:
+    """What makes a well-decoded message unacceptable whatever the node's role (as UMIP checks):
+    a Payload Proto other than 59 (RFC 6275 6.1.1; the Linux kernel's MH filter drops it too,
+    this check does not rely on it), and in a BU two Alternate Care-of Address options or an
+    option after the Binding Authorization Data (which must be last, 6.2.7)."""
+    if msg.payload_proto != IPPROTO_NONE:
+        return reasons.BAD_PAYLOAD_PROTO
+    if isinstance(msg, BindingUpdate):
+        options = [o for o in msg.options if not isinstance(o, Pad1 | PadN)]
+        if sum(isinstance(o, AlternateCareOfAddress) for o in options) > 1:
+            return reasons.INVALID_OPTIONS
+        if any(isinstance(o, BindingAuthorizationData) for o in options[:-1]):
+            return reasons.INVALID_OPTIONS
+    return None
 
 
 def is_unicast_routable(addr: IPv6Address) -> bool:
@@ -148,6 +175,8 @@ class Node:
             return f"rejected:{reasons.MALFORMED}"
         if not pkt.checksum_verified and not verify_mh_checksum(pkt.pseudo_src, pkt.pseudo_dst, pkt.mh):
             result = self._reject(reasons.BAD_CHECKSUM)
+        elif (problem := structure_problem(msg)) is not None:
+            result = self._reject(problem)
         else:
             self.stats.inc(f"rx_{msg.NAME}")
             result = self.dispatch(pkt, msg)

@@ -211,6 +211,27 @@ def state_argv(
 # --------------------------------------------------------------------------- ESP policy check
 
 
+#: ``valid_life_time`` of an address that never expires (INFINITY_LIFE_TIME)
+FOREVER = 0xFFFFFFFF
+
+
+def address_valid_lifetime(listing: str, address: IPv6Address) -> float | None:
+    """The remaining valid lifetime in seconds of ``address`` in ``ip -j addr show`` output; None
+    when it never expires or is not listed (nothing to cap)."""
+    try:
+        links = json.loads(listing or "[]")
+    except ValueError:
+        return None
+    for link in links if isinstance(links, list) else []:
+        for info in link.get("addr_info", []) if isinstance(link, dict) else []:
+            if isinstance(info, dict) and info.get("local") == str(address):
+                valid = info.get("valid_life_time")
+                if isinstance(valid, int) and not isinstance(valid, bool) and 0 <= valid < FOREVER:
+                    return float(valid)
+                return None
+    return None
+
+
 def _usable_permanent(listing: str, address: IPv6Address) -> bool:
     """Whether ``ip -j addr show`` output has ``address`` added by hand and out of DAD."""
     try:

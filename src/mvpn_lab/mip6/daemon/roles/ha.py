@@ -11,7 +11,7 @@ from mvpn_lab.mip6.core.actions import Action, AddHostRoute, ReceivedPacket, Sta
 from mvpn_lab.mip6.core.config import HAConfig
 from mvpn_lab.mip6.core.ha import HomeAgent
 from mvpn_lab.mip6.daemon.handover_buffer import HandoverBuffer, HostapdEvents, TunDevice
-from mvpn_lab.mip6.daemon.kernel.base import KernelError
+from mvpn_lab.mip6.daemon.kernel.base import KernelError, address_valid_lifetime
 from mvpn_lab.mip6.daemon.kernel.ha import HAKernel
 from mvpn_lab.mip6.daemon.ndisc import (
     ND_NEIGHBOR_ADVERT,
@@ -88,12 +88,28 @@ class HomeAgentDriver(RoleDriver):
     # ------------------------------------------------------------------ the handover buffer
 
     def start(self) -> None:
+        self._read_home_prefix_lifetime()
         if self.buffer is not None:
             self._buffer_run(["ip", "link", "set", "dev", self.buffer.device, "up"])
             self._attach_hostapd()
             # The first look-up imports pyroute2 and opens its socket: 0.5 s and more on the
             # twin's emulated CPU, which must not come between a departure and its hold.
             self.buffer.warm_up()
+
+    def _read_home_prefix_lifetime(self) -> None:
+        """Tell the core how long the home prefix stays valid (the HA's own address on the home
+        link): granted lifetimes never outlast it. A static address never expires."""
+        if self.cfg.interface is None:
+            return
+        try:
+            listing = self.kernel.run(["ip", "-6", "-j", "addr", "show", "dev", self.cfg.interface])
+        except KernelError as exc:
+            self.events.warning("home_prefix_lifetime_unknown", str(exc))
+            return
+        valid = address_valid_lifetime(listing.stdout, self.cfg.address)
+        self.node.on_home_prefix_lifetime(valid)
+        if valid is not None:
+            self.events.info("home_prefix_lifetime", valid_seconds=valid)
 
     def readers(self) -> list[Reader]:
         return [(self.loop.io.tun, self.on_tun_readable), (self.loop.io.ap_events, self.on_ap_readable)]
