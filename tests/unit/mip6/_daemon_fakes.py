@@ -112,6 +112,7 @@ def ha_config(**kw: Any) -> HAConfig:
         "allowed_mobile_nodes": (HOA, HOA2),
         "require_ipsec": False,
         "interface": "eth1",
+        "perform_dad": False,  # DAD (on by default) has tests of its own
     }
     base.update(kw)
     return HAConfig(**base)

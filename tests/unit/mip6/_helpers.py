@@ -63,6 +63,9 @@ def make_ha(clock: FakeClock | None = None, **overrides: Any) -> Bench:
         "home_prefix": HOME_PREFIX,
         "allowed_mobile_nodes": (HOA, HOA2),
         "require_ipsec": True,
+        # DAD (on by default) delays every first registration until on_dad_result(): these
+        # tests are about the other checks; the DAD tests turn it on
+        "perform_dad": False,
     }
     cfg_kw.update(overrides)
     clock = clock or FakeClock()

@@ -289,7 +289,14 @@ def test_registration_route_optimisation_and_handover(tmp_path):
 
     # TCP recovery: after each handover, three probes per connection (HOA:40000 -> CN:80 after
     # the CN binding; HOA:40001 -> COA1:22 after the home BA, the CN being left to RO)
-    peers = [(IPv6Address(p[8:24]), IPv6Address(p[24:40])) for p in lab.raw]
+    # (the first raw packet is the HA's DAD probe, a Neighbour Solicitation from :: to the home
+    # address's solicited-node group, before the first registration: DAD is on by default)
+    dad, *probes = lab.raw
+    assert (IPv6Address(dad[8:24]), IPv6Address(dad[24:40])) == (
+        IPv6Address("::"),
+        IPv6Address("ff02::1:ff00:100"),
+    )
+    peers = [(IPv6Address(p[8:24]), IPv6Address(p[24:40])) for p in probes]
     assert peers == [(COA1, HOA)] * 3 + [(CN, HOA)] * 3 + [(COA1, HOA)] * 3 + [(CN, HOA)] * 3
     assert lab.mn_daemon.driver.tcp.prompted == 4
 
@@ -370,7 +377,7 @@ def test_bidirectional_tunnel_mode_handover(tmp_path):
     assert lab.cn.kernel.states == {(IPv6Address("::"), IPv6Address("::"), "hao"): lab.cn.kernel.states[
         (IPv6Address("::"), IPv6Address("::"), "hao")]}  # fmt: skip
     # bt: one probe burst per handover, to every peer
-    assert len(lab.raw) == 2 * 3 * 2
+    assert len(lab.raw) == 1 + 2 * 3 * 2  # the HA's DAD probe, then the probes
     assert lab.net.drops == [] and lab.errors() == []
 
 

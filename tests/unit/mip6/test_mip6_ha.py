@@ -18,6 +18,7 @@ from mvpn_lab.mip6.core.actions import (
     SetTunnel,
     StartDad,
 )
+from mvpn_lab.mip6.core.config import HAConfig, parse_config
 from mvpn_lab.mip6.wire.messages import (
     AlternateCareOfAddress,
     BindingAcknowledgement,
@@ -34,7 +35,7 @@ from mvpn_lab.mip6.wire.messages import (
     strip_padding,
 )
 
-from ._helpers import COA1, COA2, HA, HOA, HOA2, make_ha, received
+from ._helpers import COA1, COA2, HA, HOA, HOA2, HOME_PREFIX, make_ha, received
 
 
 def bu_packet(
@@ -421,6 +422,33 @@ def test_dad_success_then_accept():
     ha.sink.drain()
     ha.deliver(bu_packet(3, coa=COA2))  # later registrations do not repeat DAD
     assert not ha.sink.of(StartDad)
+
+
+def test_dad_is_on_by_default_and_probes_the_link_local_address_with_the_l_flag():
+    """Issue 14, item 4 (RFC 6275 10.3.1): a first registration waits for DAD of the home address
+    and, with L=1, of its link-local address; a duplicate of either gets BA 134."""
+    assert HAConfig(address=HA, home_prefix=HOME_PREFIX, allowed_mobile_nodes=None).perform_dad
+    fields = {"role": "ha", "address": str(HA), "home_prefix": str(HOME_PREFIX), "allowed_mobile_nodes": "any"}
+    assert parse_config(fields).perform_dad
+    ha = make_ha(perform_dad=True)
+    assert ha.deliver(bu_packet(1, link_local=True)) == "accepted"
+    lla = IPv6Address("fe80::100")  # fe80:: and the home address's interface identifier
+    assert sorted(a.address for a in ha.sink.drain()) == sorted([HOA, lla])
+    ha.node.on_dad_result(HOA, True)
+    assert ha.sink.sent() == [] and HOA not in ha.node.cache  # the link-local probe still runs
+    ha.node.on_dad_result(lla, True)
+    _, ba = only_ba(ha)
+    assert ba.status == 0 and ha.node.cache.get(HOA).link_local
+    # a duplicate link-local address fails the registration
+    other = make_ha(perform_dad=True)
+    other.deliver(bu_packet(1, link_local=True))
+    other.sink.drain()
+    other.node.on_dad_result(lla, False)
+    _, ba = only_ba(other)
+    assert ba.status == 134 and HOA not in other.node.cache
+    other.sink.drain()
+    other.node.on_dad_result(HOA, True)  # the other probe's late report changes nothing
+    assert other.sink.actions == [] and HOA not in other.node.cache
 
 
 def test_dad_failure_gets_134():

@@ -96,7 +96,7 @@ class HAConfig:
     name: str = "ha"
     max_binding_lifetime: int = 3600
     require_ipsec: bool = True  # count and drop BUs that did not arrive ESP-protected
-    perform_dad: bool = False  # DAD for the home address before accepting a first registration
+    perform_dad: bool = True  # DAD for the home address before accepting a first registration
     binding_refresh_advice: bool = True  # Binding Refresh Advice option in accepting BAs
     interface: str | None = None  # the home link
     log_file: str | None = None

@@ -14,7 +14,8 @@ Checks on a received Binding Update, in order (the first failure decides):
    binding removed within ``max_binding_lifetime``                          -> BA 135
 8. deregistration (lifetime 0 or CoA = HoA) without a binding              -> BA 133
 9. care-of address unicast routable and not inside the home prefix         -> BA 128
-10. first registration with ``perform_dad``: wait for the DAD result       -> BA 134 if it fails
+10. first registration with ``perform_dad`` (on by default): wait for DAD of the home address
+    (and its link-local address with the L flag)                          -> BA 134 if it fails
 
 A rejected BU never changes the binding cache. Accepted registrations get a lifetime capped at
 ``max_binding_lifetime`` and at the home prefix's remaining valid lifetime, and the tunnel, host
@@ -69,6 +70,7 @@ class HomeAgent(Node):
         self.cache = BindingCache()
         # BUs parked while DAD runs for a first registration: home address -> (packet, BU, CoA)
         self._pending_dad: dict[IPv6Address, tuple[ReceivedPacket, BindingUpdate, IPv6Address]] = {}
+        self._dad_waiting: dict[IPv6Address, set[IPv6Address]] = {}  # home address -> probes running
         self.prefix_valid_until: float | None = None  # monotonic; None: the home prefix never expires
 
     # ------------------------------------------------------------------ BU processing
@@ -130,7 +132,11 @@ class HomeAgent(Node):
                 self._pending_dad[hoa] = (pkt, bu, coa)
                 return IGNORED
             self._pending_dad[hoa] = (pkt, bu, coa)
-            self.emit(StartDad(hoa))
+            # the home address, and with the L flag its link-local address too (10.3.1)
+            probes = {hoa, link_local_of(hoa)} if bu.link_local else {hoa}
+            self._dad_waiting[hoa] = set(probes)
+            for address in sorted(probes):
+                self.emit(StartDad(address))
             return ACCEPTED
         self._register(entry, pkt, bu, hoa, coa)
         return ACCEPTED
@@ -140,8 +146,17 @@ class HomeAgent(Node):
         lifetimes never outlast it (RFC 6275 10.3.1)."""
         self.prefix_valid_until = None if valid_seconds is None else self.now() + max(0.0, valid_seconds)
 
-    def on_dad_result(self, home_address: IPv6Address, ok: bool) -> None:
-        """The adapter reports the outcome of a :class:`StartDad` action."""
+    def on_dad_result(self, address: IPv6Address, ok: bool) -> None:
+        """The adapter reports the outcome of a :class:`StartDad` action for ``address`` (a home
+        address, or the link-local address probed with it); the registration goes on once every
+        probe of it succeeded, and fails with the first that did not."""
+        home_address = next((h for h, left in self._dad_waiting.items() if address in left), None)
+        if home_address is None:
+            return
+        self._dad_waiting[home_address].discard(address)
+        if ok and self._dad_waiting[home_address]:
+            return  # the other probe is still running
+        del self._dad_waiting[home_address]
         pending = self._pending_dad.pop(home_address, None)
         if pending is None:
             return
