@@ -20,6 +20,9 @@ generator", has the conditions):
   ``malformed`` (variants ``short`` and ``hdrlen`` never reach the daemon, see below);
 * ``garbage``: 64 random octets behind a plausible header whose first option overruns the
   message: ``malformed``;
+* ``hao-data``: a UDP datagram (not a Mobility Header message) with a Home Address option to a
+  correspondent that has no binding for that home address: the CN's kernel drops and reports it,
+  the daemon answers with a Binding Error, status 1: ``hao_without_binding`` (RFC 6275 9.3.1);
 * ``replay``: an earlier packet (hex), sent verbatim: ``sequence_out_of_window``.
 * ``replay-after-dereg``: the same, for a BU captured while the MN was away and sent after it came
   home and de-registered (RFC 6275 9.5.1, 5.2.8): a BU to the correspondent meets
@@ -80,6 +83,7 @@ KINDS = (
     "garbage",
     "replay",
     "replay-after-dereg",
+    "hao-data",
 )
 #: What drops a replayed ESP-protected packet: the receiving kernel's anti-replay window
 #: (``/proc/net/xfrm_stat``), before the daemon ever sees it.
@@ -362,6 +366,19 @@ def garbage(
     return Attack("garbage", packet, coa, dst, home_address, expected=(expected,))
 
 
+def hao_data(*, coa: IPv6Address, dst: IPv6Address, home_address: IPv6Address, **_: Any) -> Attack:
+    """A UDP datagram from ``coa`` with a Home Address option for ``home_address``."""
+    try:
+        from scapy.layers.inet import UDP
+        from scapy.packet import Raw
+    except ImportError:
+        _need_scapy()
+    packet = bytes(
+        _ipv6_chain(coa, dst, home_address) / UDP(sport=40000, dport=9) / Raw(b"mvpn-lab hao-data")
+    )
+    return Attack("hao-data", packet, coa, dst, home_address, expected=(reasons.HAO_WITHOUT_BINDING,))
+
+
 def replay(packet: bytes, kind: str = "replay") -> Attack:
     """An earlier packet, verbatim (any IPv6 packet: an ESP-protected BU is replayed as it is).
     ``replay-after-dereg`` expects an ESP-protected one to be dropped by the kernel first."""
@@ -464,6 +481,7 @@ _KIND_OPTIONS: dict[str, dict[str, bool]] = {  # option -> required
     "unknown-mn": {"coa": True, "home_address": True, "seq": False, "lifetime": False},
     "truncated": {"coa": True, "home_address": False, "seq": False, "lifetime": False, "variant": False},
     "garbage": {"coa": True, "home_address": False, "mh_type": False},
+    "hao-data": {"coa": True, "home_address": True},
     "replay": {"packet_hex": True},
     "replay-after-dereg": {"packet_hex": True},
 }
@@ -564,6 +582,8 @@ def build_from_args(args: argparse.Namespace) -> Attack:
         kw["seq"] = _integer("--seq", args.seq, 0, 0xFFFF)
     if args.lifetime is not None:
         kw["lifetime"] = _integer("--lifetime", args.lifetime, 0, 0xFFFF)
+    if kind == "hao-data":
+        return hao_data(**kw)
     if kind == "bad-auth":
         if args.home_nonce_index is not None:
             kw["home_nonce_index"] = _integer("--home-nonce-index", args.home_nonce_index, 0, 0xFFFF)

@@ -292,12 +292,20 @@ def test_hao_without_binding_draws_binding_error_1():
     (send,) = cn.sink.sent()
     assert isinstance(send.message, BindingError)
     assert send.message.status == 1 and send.message.home_address == HOA and send.dst == COA1
-    # the adapter reports data packets the same way
+    # data packets: the kernel drops them and reports them; the daemon passes each report on
     cn.sink.drain()
     cn.clock.advance(2)
-    cn.node.hao_without_binding(COA2, HOA2, CN)
+    assert cn.node.on_data_with_hao(COA2, HOA2, CN) == "rejected:hao_without_binding"
     (send,) = cn.sink.sent()
-    assert send.message.home_address == HOA2 and send.dst == COA2
+    assert send.message.status == 1 and send.message.home_address == HOA2 and send.dst == COA2
+    assert cn.node.rejected["hao_without_binding"] == 2
+    assert cn.node.stats["data_with_hao_without_binding"] == 1
+
+
+def test_a_report_for_a_home_address_bound_meanwhile_is_ignored():
+    cn, *_ = bound(1)
+    assert cn.node.on_data_with_hao(COA1, HOA, CN) == "ignored"
+    assert not cn.sink.sent()
 
 
 def test_hao_with_binding_is_fine():

@@ -428,7 +428,12 @@ def test_dad_is_on_by_default_and_probes_the_link_local_address_with_the_l_flag(
     """Issue 14, item 4 (RFC 6275 10.3.1): a first registration waits for DAD of the home address
     and, with L=1, of its link-local address; a duplicate of either gets BA 134."""
     assert HAConfig(address=HA, home_prefix=HOME_PREFIX, allowed_mobile_nodes=None).perform_dad
-    fields = {"role": "ha", "address": str(HA), "home_prefix": str(HOME_PREFIX), "allowed_mobile_nodes": "any"}
+    fields = {
+        "role": "ha",
+        "address": str(HA),
+        "home_prefix": str(HOME_PREFIX),
+        "allowed_mobile_nodes": "any",
+    }
     assert parse_config(fields).perform_dad
     ha = make_ha(perform_dad=True)
     assert ha.deliver(bu_packet(1, link_local=True)) == "accepted"

@@ -29,7 +29,7 @@ from mvpn_lab.mip6.core import counters as reasons
 from mvpn_lab.mip6.core.actions import InstallHao, InstallRoute2, ReceivedPacket, RemoveHao, RemoveRoute2
 from mvpn_lab.mip6.core.binding import BindingCache, BindingCacheEntry, seq_gt
 from mvpn_lab.mip6.core.config import CNConfig
-from mvpn_lab.mip6.core.node import ACCEPTED, Node, is_unicast_routable
+from mvpn_lab.mip6.core.node import ACCEPTED, IGNORED, Node, is_unicast_routable
 from mvpn_lab.mip6.core.rr import (
     KCN_LENGTH,
     NonceTable,
@@ -81,6 +81,16 @@ class CorrespondentNode(Node):
             self.hao_without_binding(pkt.src, pkt.hao, pkt.rh2 if pkt.rh2 is not None else pkt.dst)
             return self._reject(reasons.HAO_WITHOUT_BINDING)
         return super().dispatch(pkt, msg)
+
+    def on_data_with_hao(self, src: IPv6Address, home_address: IPv6Address, local: IPv6Address) -> str:
+        """The kernel dropped a data packet (not a Mobility Header message) from ``src`` to ``local``
+        whose Home Address option names ``home_address``, for want of a binding (the adapter
+        reads the kernel's xfrm report): counted, and a Binding Error, status 1 (9.3.1)."""
+        if home_address in self.cache:  # bound since the kernel's report: nothing to say
+            return IGNORED
+        self.stats.inc("data_with_hao_without_binding")
+        self.hao_without_binding(src, home_address, local)
+        return self._reject(reasons.HAO_WITHOUT_BINDING)
 
     def hao_without_binding(self, src: IPv6Address, home_address: IPv6Address, local: IPv6Address) -> None:
         """A packet (any protocol; the adapter reports data packets here) came from ``src`` with a

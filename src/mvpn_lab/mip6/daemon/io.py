@@ -56,6 +56,8 @@ class DaemonIO:
     ssid: Callable[[str], str | None] | None = None
     # home agent's handover buffer: TunDevice-like (fileno, read, write, close), HostapdEvents-like
     # (fileno, attach, keepalive, receive, close) and the neighbour-table look-up
+    # correspondent: the kernel's xfrm reports (XfrmReports-like: fileno, read, close)
+    xfrm_reports: Any = None
     tun: Any = None
     ap_events: Any = None
     neighbours: Callable[[str], list[tuple[str, str]]] | None = None
