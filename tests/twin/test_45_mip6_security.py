@@ -11,6 +11,7 @@ rejects it as unprotected.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
@@ -105,15 +106,17 @@ BU_FILTERS = {"ha": f"dst host {HA} and ip6[6] == 60 and ip6[40] == 50",
 
 
 def start_bu_captures() -> None:
+    # `vlab ssh --host H` runs one command in the namespace, without a shell: the shell's own
+    # syntax (; & redirections) needs `ip netns exec H sh -c` from the VM
     for host, bpf in BU_FILTERS.items():
         pcap = f"/tmp/replay-{host}.pcap"
         capture = f"timeout 120 tcpdump -i eth0 -c 1 -U -w {pcap} 'src net {FOREIGN} and {bpf}'"
-        sh(host, f"rm -f {pcap}; ({capture} >/dev/null 2>&1 &)")
+        sh(None, f"rm -f {pcap}; ip netns exec {host} sh -c {shlex.quote(f'({capture} >/dev/null 2>&1 &)')}")
 
 
 def captured_bu(host: str) -> str:
     """The captured packet's IPv6 bytes as hex (an Ethernet capture: 24-byte file header, 16-byte
-    record header, 14-byte Ethernet header)."""
+    record header, 14-byte Ethernet header); the namespaces share the VM's /tmp."""
     read = (
         "python3 -c \"import sys; d=open(sys.argv[1],'rb').read(); "
         "n=int.from_bytes(d[32:36],'little'); print(d[40+14:40+n].hex())\" "
@@ -121,7 +124,7 @@ def captured_bu(host: str) -> str:
     )
 
     def packet() -> str:
-        proc = cli("vlab", "ssh", "--host", host, "--", read)
+        proc = cli("vlab", "ssh", "--", read)
         return proc.stdout.strip() if proc.returncode == 0 else ""
 
     return wait_for(f"the BU captured at the {host}", packet, timeout=60)
