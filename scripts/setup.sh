@@ -42,4 +42,4 @@ fi
 # ansible.cfg's strategy (mvpn.lab.mitogen_linear) needs Mitogen, and a Mitogen that accepts this
 # ansible-core: importing its loaders checks that, so a mismatch stops here rather than in a playbook.
 mitogen=$("$venv/bin/python" -c 'import importlib.metadata as m, ansible_mitogen.loaders; print(m.version("mitogen"))')
-echo "setup: ok ($("$venv/bin/python" --version), $("$venv/bin/ansible" --version | head -n1), mitogen $mitogen)"
+echo "setup: ok ($("$venv/bin/python" --version), ansible-core $("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)'), mitogen $mitogen)"
