@@ -79,9 +79,13 @@ class Plan:
     bu_cn: float = 0.03
     next_tcp: float = 0.25
     ra_lost: bool = False  # RS, RA with the old prefix, RS again, then the RA
+    # BUs to the HA the MN retransmits before the BA comes: as the daemon does (mip6/core/mn.py),
+    # each with a fresh sequence number, the timeout doubling from retransmit_every
     bu_retransmissions: int = 0
     retransmit_every: float = 0.5
-    ba_reject: int | None = None  # a first BA with this status, then a new BU (seq+1) that is accepted
+    # a first BA with this status, then a new BU that is accepted (after 135, as the daemon does,
+    # numbered from the BA's sequence number + 1); that BU counts as a retransmission too
+    ba_reject: int | None = None
     ba_fail: int | None = None  # only a rejecting BA: the handover never completes
     tunnel_data: bool = True  # RO: one data packet via the HA between the BA and the CoTI
     skip_coti: bool | None = None  # RO: no CoTI/CoT (default: when returning home)
@@ -396,19 +400,31 @@ class Scenario:
         bu_to_ha(t, bu_seq)
         truth["bu_ha"] = t
         statuses: list[int] = []
+        sent_bus = 1
+        last_bu = t
         for k in range(plan.bu_retransmissions):
-            bu_to_ha(t + (k + 1) * plan.retransmit_every, bu_seq)
+            # mn.py: a fresh sequence number on every transmission, the timeout doubling
+            last_bu = t + plan.retransmit_every * (2 ** (k + 1) - 1)
+            self.bu_seq += 1
+            bu_seq = self.bu_seq
+            bu_to_ha(last_bu, bu_seq)
+            sent_bus += 1
+        first_ba = t + (plan.ba_ha / 2 if plan.ba_reject is not None else plan.ba_ha)
+        if plan.ba_fail is None and last_bu >= first_ba:
+            raise ValueError("the BA must come after the last retransmission (raise ba_ha)")
         if plan.ba_fail is not None:
             ba_from_ha(t + plan.ba_ha, bu_seq, plan.ba_fail)
             statuses.append(plan.ba_fail)
             end = t + plan.ba_ha + 2.0
             self.t = end
-            return self._finish(plan, t0, truth, statuses, lost=lost, completes=False)
+            return self._finish(plan, t0, truth, statuses, lost=lost, completes=False, bus=sent_bus)
         if plan.ba_reject is not None:
-            ba_from_ha(t + plan.ba_ha / 2, bu_seq - 5, plan.ba_reject)
+            last_accepted = bu_seq - 5  # what a 135 carries: the last sequence number the HA accepted
+            ba_from_ha(t + plan.ba_ha / 2, last_accepted, plan.ba_reject)
             statuses.append(plan.ba_reject)
-            self.bu_seq += 1
+            self.bu_seq = last_accepted + 1 if plan.ba_reject == 135 else self.bu_seq + 1
             bu_to_ha(t + plan.ba_ha / 2 + 0.01, self.bu_seq)
+            sent_bus += 1
             bu_seq = self.bu_seq
         t += plan.ba_ha
         ba_from_ha(t, bu_seq, 0)
@@ -468,7 +484,7 @@ class Scenario:
             first_data_sent = t - self.delay
         truth["next_tcp"] = t
         self.t = t + self.interval
-        result = self._finish(plan, t0, truth, statuses, lost=lost, completes=True)
+        result = self._finish(plan, t0, truth, statuses, lost=lost, completes=True, bus=sent_bus)
         result.cn_data_resumed_sent = first_data_sent
         result.esp_ack_at = esp_ack_at
         return result
@@ -482,6 +498,7 @@ class Scenario:
         *,
         lost: list[int],
         completes: bool,
+        bus: int = 1,
     ) -> Truth:
         ro = self.mip6 == "ro"
         phases: dict[str, float | str | None] = {}
@@ -506,7 +523,7 @@ class Scenario:
             phases,
             total,
             resumed,
-            plan.bu_retransmissions,
+            bus - 1,  # every BU to the HA after the first, before the accepted BA
             ba_statuses=statuses,
         )
         self.truths.append(item)
