@@ -81,9 +81,24 @@ class Window:
     problems: list[str] = field(default_factory=list)  # reason slugs found inside the window
     first_index: int | None = None
     overflow: bool = False
+    # (mask, network) of the prefix data arrive in over the new path; None: any path counts
+    _new_path: tuple[int, int, bool] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.marker = Signal("t0", self.event.t0, 0)
+        net = self.new_prefix if self.new_prefix is not None else self.left_prefix
+        if net is not None:
+            mask = int(net.netmask)
+            self._new_path = (mask, int(net.network_address) & mask, self.new_prefix is not None)
+
+    def over_new_path(self, outer_dst: bytes) -> bool:
+        """Whether a packet to ``outer_dst`` (its outermost destination) came over the path the
+        MN moved to: to an address in the new prefix (away: the new care-of address, tunnelled or
+        route-optimised; home: the home address), not e.g. tunnelled to the old care-of address."""
+        if self._new_path is None:
+            return True
+        mask, network, inside = self._new_path
+        return ((int.from_bytes(outer_dst, "big") & mask) == network) == inside
 
     @property
     def t0(self) -> float:
@@ -383,9 +398,19 @@ class MobileNodePass:
                 confirmed = verdict is True
         path = "tunnel" if chain.tunnels else ("ro" if chain.rh2 is not None else "direct")
         hit = DataHit(ts, idx, transport_key(chain.nh, buf, chain.p, chain.ip_end, end), path, confirmed)
-        for sig in self.pending:
+        pending = self.pending
+        marker = pending[0]
+        # Data resumes over the new path only: the t0 marker (data_resumed_s) waits on while
+        # packets still arrive over the path left; the signalling milestones take any data.
+        waiting = (
+            marker.kind == "t0" and (cur := self.cur) is not None and not cur.over_new_path(chain.outer_dst)
+        )
+        for sig in pending:
             sig.next_data = hit
-        self.pending.clear()
+        pending.clear()
+        if waiting:
+            marker.next_data = None
+            pending.append(marker)
         return taken
 
     def _decrypted_has_payload(

@@ -92,6 +92,9 @@ class Plan:
     cn_ack: bool = False  # RO: BU to the CN asks for an acknowledgement
     esp_ack_before_next: bool = False  # an ESP packet without TCP payload from the CN before next_tcp
     lost_at_cn: int = 3  # data packets the CN sends into the outage (lost)
+    # data packets that still reach the MN over the path it left, right after t0 (going away:
+    # straight to the home address; coming home: tunnelled by the HA to the old care-of address)
+    old_path_data: int = 0
 
 
 @dataclass
@@ -135,7 +138,9 @@ class Scenario:
         self.t = start
         self.payload = b"D" * payload
         self.mn: list[tuple[float, bytes]] = []
-        self.mn_data: list[float] = []  # arrival times of the CN -> MN data packets at the MN
+        # arrival times of the CN -> MN data packets at the MN, with the path they took
+        # ("home": direct to the home address, "tunnel": via the HA to the CoA, "ro": to the CoA)
+        self.mn_data: list[tuple[float, str]] = []
         self.cn: list[tuple[float, bytes]] = []
         self.truths: list[Truth] = []
         self.away = False
@@ -236,7 +241,7 @@ class Scenario:
         nh, body = self._protect(self._segment(seq, self.payload), inbound=True)
         at_mn, at_cn = self._down_packets(nh, body, path)
         self.mn.append((round_us(t_mn), at_mn))
-        self.mn_data.append(round_us(t_mn))
+        self.mn_data.append((round_us(t_mn), path))
         self.cn.append((round_us(t_mn - self.delay - self.offset), at_cn))
         ack = TCP(
             sport=40000, dport=80, seq=self.ack_tcp, ack=seq + len(self.payload), flags="A", window=65535
@@ -322,7 +327,7 @@ class Scenario:
             _, at_receiver = pair(seg(first + k * size, size))
             receiver.append((round_us(to_receiver_clock(t_mn + k * 0.001)), at_receiver))
             if not upload:
-                self.mn_data.append(round_us(t_mn + k * 0.001))
+                self.mn_data.append((round_us(t_mn + k * 0.001), path))
         tail = seg(first + (segments - 1) * size, size)
         sender.append((round_us(to_sender_clock(t_mn) + resend_after), pair(tail)[0]))
 
@@ -346,6 +351,8 @@ class Scenario:
         self.steady(self.t + plan.gap)
         t0 = round_us(self.t)
         lost = [self.lost(t0 + 0.02 + k * self.interval) for k in range(plan.lost_at_cn)]
+        for k in range(plan.old_path_data):
+            self.data(t0 + 0.01 + k * 0.01, path="home" if not home else "tunnel")
         self.away = not home
         self.bound_cn = False
         new_prefix = HOME_PREFIX if home else FOREIGN_PREFIX
@@ -514,7 +521,9 @@ class Scenario:
             phases[name] = value - prev
             prev = value
         total = truth["next_tcp"] - t0 if truth["next_tcp"] is not None else None
-        data_times = [t for t in self.mn_data if t > t0]
+        # data resumes with the first data packet over the new path (docs/analysis.md)
+        new_path = ("home",) if plan.direction == "home" else ("tunnel", "ro")
+        data_times = [t for t, path in self.mn_data if t > t0 and path in new_path]
         resumed = min(data_times) - t0 if data_times else None
         item = Truth(
             t0,

@@ -405,3 +405,21 @@ def test_no_capture_counts_no_capture_notes(tmp_path: Path) -> None:
     assert h.status == "ok" and not any("capture lost" in n for n in h.notes)
     assert "packets_dropped" not in analysis.reps[0].captures["mn"]
     assert "tcpdump lost" not in stderr
+
+
+@pytest.mark.parametrize("mip6", ["bt", "ro"])
+def test_data_resumes_over_the_new_path_only(tmp_path: Path, mip6: str) -> None:
+    """Data still arriving over the path left (going away: straight to the home address; coming
+    home: tunnelled to the old care-of address) right after t0 is not the data resuming."""
+    rng = random.Random(19)
+    s = Scenario(mip6=mip6)
+    truths = [
+        s.handover(random_plan(rng, "away", old_path_data=3)),
+        s.handover(random_plan(rng, "home", old_path_data=3)),
+    ]
+    s.finish()
+    analysis, _ = analyse(_single(tmp_path, s, mip6))
+    for h, truth in zip(analysis.handovers, truths, strict=True):
+        assert h.status == "ok"
+        assert truth.data_resumed is not None and truth.data_resumed > 0.5  # not the old path's 0.01 s
+        assert_matches(h, truth)
