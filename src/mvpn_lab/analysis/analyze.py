@@ -489,7 +489,7 @@ def write_csv(analysis: RunAnalysis, path: Path) -> None:
 
 def _round(value: Any) -> Any:
     if isinstance(value, float):
-        return round(value, 6)
+        return round(value, 6) if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: _round(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -546,5 +546,18 @@ def handover_details(analysis: RunAnalysis) -> dict[str, Any]:
     )
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: JSON has neither."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_details(analysis: RunAnalysis, path: Path) -> None:
-    path.write_text(json.dumps(handover_details(analysis), indent=2) + "\n", encoding="utf-8")
+    # _round leaves no NaN or infinity; allow_nan=False makes sure the file is valid JSON
+    text = json.dumps(handover_details(analysis), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")

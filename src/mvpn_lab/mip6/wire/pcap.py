@@ -28,6 +28,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
+import stat
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -207,9 +209,33 @@ def _l3_offset(kind: int, buf: bytes, start: int, end: int) -> int:
     return -1
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def check_regular_file(path: Path) -> None:
+    """Raise :class:`CaptureError` unless ``path`` is a regular file: a FIFO or a device in place of
+    a capture would be read forever (stat does not open it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CaptureError("missing", "file not found") from None
+    except OSError as exc:
+        raise CaptureError("unreadable", f"cannot open: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+        raise CaptureError("not-a-file", f"not a regular file ({kind}); refused")
+
+
 def _open(source: Path | BinaryIO) -> tuple[BinaryIO, BinaryIO]:
     """(the stream to read, the file under it): the same object unless gzip-compressed."""
     if isinstance(source, Path):
+        check_regular_file(source)
         f: BinaryIO = open(source, "rb")  # noqa: SIM115 - closed by CaptureReader.close()
     else:
         f = source
