@@ -217,6 +217,13 @@ class _RepAnalyser:
         for problem in reader.problems:
             problems.add(problem.reason, problem.message)
         self.diag.report_problems(path, problems)
+        disorder = reader.backwards_line()
+        if disorder is not None:
+            # Times went backwards: each window's packets are taken in time order (a second pass).
+            self.diag.warn(path, f"{disorder}; each handover's packets were taken in time order")
+            info["out_of_order_records"] = reader.backwards
+            with CaptureReader(path) as again:
+                scanner.reorder(again.packets())
         record_problems = [(ts, slug) for ts, slug in reader.problems.times if slug != "truncated"]
         info.update(
             format=reader.format,
@@ -277,6 +284,10 @@ class _RepAnalyser:
         for problem in reader.problems:
             problems.add(problem.reason, problem.message)
         self.diag.report_problems(path, problems)
+        disorder = reader.backwards_line()
+        if disorder is not None:  # the CN's times are looked up per packet: order does not matter
+            self.diag.warn(path, disorder)
+            info["out_of_order_records"] = reader.backwards
         if expected is not None and reader.sha256 is not None and reader.sha256 != expected:
             self.diag.warn(path, "sha256 differs from the one in manifest.json (file changed since the run?)")
             info["sha256_mismatch"] = True

@@ -611,9 +611,11 @@ def write_capture(
     snaplen: int = 65535,
     nanoseconds: bool = False,
     big_endian: bool = False,
+    keep_order: bool = False,
 ) -> None:
-    """Write records (sorted by time) as a pcap or pcapng file."""
-    records = sorted(records, key=lambda r: r[0])
+    """Write records (sorted by time, unless ``keep_order``) as a pcap or pcapng file."""
+    if not keep_order:
+        records = sorted(records, key=lambda r: r[0])
     e = ">" if big_endian else "<"
     with open(path, "wb") as f:
         if fmt == "pcapng":
