@@ -32,8 +32,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 import os
 import re
+import stat
 
 from ansible_collections.mvpn.lab.plugins.module_utils.repetition import one_line, truthy, verdict
 
@@ -78,6 +80,17 @@ REP_NAME = re.compile(r"^([^/]+)/rep-(\d+)$")
 
 class SchemaError(ValueError):
     """A file of the run folder that does not follow the schema (one line: file, field, why)."""
+
+
+class HostileJSON(SchemaError):
+    """A file whose JSON holds what no run folder does: NaN or Infinity, a number beyond 64 bits or
+    out of the float range, or nesting deeper than :data:`MAX_JSON_DEPTH` (forged or corrupt)."""
+
+
+#: deepest nesting of objects and lists a run folder's JSON may have (its files need 5)
+MAX_JSON_DEPTH = 32
+#: integers a run folder's JSON may hold: 64-bit signed
+MAX_JSON_INT = 2**63
 
 
 # -- layout ---------------------------------------------------------------------------------------
@@ -266,6 +279,8 @@ def check_events(data, where=EVENTS):
         _check_fields(handover, HANDOVER_FIELDS, here)
         if handover["direction"] not in DIRECTIONS:
             raise SchemaError("%s.direction: expected away or home, got %r" % (here, handover["direction"]))
+        for name in ("handover_at", "associated_at"):
+            handover_time(handover, name, here)
     for node, counts in data["captures"].items():
         if not isinstance(counts, dict):
             raise SchemaError("%s: captures.%s: expected an object, got %r" % (where, node, counts))
@@ -309,16 +324,130 @@ def check_handovers(data, where=HANDOVERS):
 
 
 # -- reading --------------------------------------------------------------------------------------
-def read_json(path):
-    """The JSON object of a file; SchemaError (one line) when unreadable or not an object."""
+class _Refused(ValueError):
+    pass
+
+
+def _no_constant(name):
+    raise _Refused("%s is not a number JSON allows" % name)
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused("number %s is out of range" % text[:40])
+    return value
+
+
+def _bounded_int(text):
+    if len(text.lstrip("-")) > 19 or abs(int(text)) >= MAX_JSON_INT:
+        raise _Refused("integer %s%s is beyond 64 bits" % (text[:40], "..." if len(text) > 40 else ""))
+    return int(text)
+
+
+def _depth(data):
+    """How deeply objects and lists nest in ``data`` (iteratively: no recursion limit to hit)."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        stack.extend((item, depth + 1) for item in value if isinstance(item, (dict, list)))
+    return deepest
+
+
+def loads(text):
+    """JSON text as the run folder's files hold it: HostileJSON for NaN or Infinity, integers
+    beyond 64 bits, numbers out of the float range and nesting deeper than MAX_JSON_DEPTH;
+    ValueError for text that is not JSON."""
     try:
-        with open(str(path)) as fh:
-            data = json.load(fh)
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except _Refused as exc:
+        raise HostileJSON(str(exc)) from None
+    except RecursionError:
+        raise HostileJSON("nested more than %d levels deep" % MAX_JSON_DEPTH) from None
+    except ValueError as exc:
+        if "digits" in str(exc):  # Python's own limit on integer digits
+            raise HostileJSON("an integer is beyond 64 bits") from None
+        raise
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise HostileJSON("nested more than %d levels deep" % MAX_JSON_DEPTH)
+    return data
+
+
+def regular_file_error(path):
+    """Why ``path`` cannot be read as a file of the run folder (None: it is a regular file). A FIFO
+    or a device would be read forever; stat does not open it."""
+    try:
+        mode = os.stat(str(path)).st_mode
+    except OSError as exc:
+        return one_line(exc)
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return "not a regular file (%s); refused" % kind
+    return "not a regular file; refused"
+
+
+def read_json(path):
+    """The JSON object of a file; SchemaError (one line) when unreadable or not an object,
+    HostileJSON (a SchemaError) for values no run folder holds (see :func:`loads`)."""
+    refused = regular_file_error(path)
+    if refused is not None:
+        raise SchemaError("%s: unreadable: %s" % (path, refused))
+    try:
+        with open(str(path), "rb") as fh:
+            data = loads(fh.read())
+    except HostileJSON as exc:
+        raise HostileJSON("%s: unreadable: %s" % (path, exc)) from None
     except (OSError, ValueError) as exc:
         raise SchemaError("%s: unreadable: %s" % (path, one_line(exc))) from None
     if not isinstance(data, dict):
         raise SchemaError("%s: expected a JSON object, got %s" % (path, type(data).__name__))
     return data
+
+
+def epoch_error(value):
+    """Why ``value`` is not a time in seconds since the epoch (None: it is one). A boolean (True
+    would be 1 s after 1970) or a negative time would make a handover of 1.7e9 s."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "expected seconds since the epoch, got %r" % (value,)
+    if not math.isfinite(value) or value < 0:
+        return "expected seconds since the epoch (not negative), got %r" % (value,)
+    return None
+
+
+def handover_time(item, field, where):
+    """A handover's ``handover_at`` or ``associated_at`` as a float; None when missing, null or not
+    a number at all (a number written as text, as templates of schema 0 did, is read); SchemaError
+    for a boolean, a negative or a non-finite number."""
+    value = item.get(field) if isinstance(item, dict) else None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if value is None or not isinstance(value, (int, float)):
+        return None
+    error = epoch_error(value)
+    if error is not None:
+        raise SchemaError("%s.%s: %s" % (where, field, error))
+    return float(value)
 
 
 def version_of(data):
@@ -384,7 +513,7 @@ def read_manifest(run_dir):
     """(manifest, notes) of a run folder; SchemaError when missing, unreadable or not following the
     schema (a manifest without schema_version is read with a note)."""
     path = os.path.join(str(run_dir), MANIFEST)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise SchemaError("%s is not a run folder (no %s)" % (run_dir, MANIFEST))
     data = read_json(path)
     if version_of(data) == 0:
@@ -435,8 +564,8 @@ def read_answers(run_dir):
             if '"%s"' % ANSWER_EVENT not in line:
                 continue
             try:
-                record = json.loads(line)
-            except ValueError:
+                record = loads(line)
+            except ValueError:  # HostileJSON too
                 skipped += 1
                 continue
             if not isinstance(record, dict):
@@ -491,9 +620,10 @@ def _number(value):
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None  # JSON has no NaN or Infinity
 
 
 def _int(value):
@@ -664,6 +794,6 @@ def write_json(path, data):
     """Write a file of the run folder atomically (a reader never sees half of it)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False)
+        json.dump(data, fh, indent=2, sort_keys=False, allow_nan=False)
         fh.write("\n")
     os.rename(tmp, path)

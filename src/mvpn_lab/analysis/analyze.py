@@ -217,6 +217,13 @@ class _RepAnalyser:
         for problem in reader.problems:
             problems.add(problem.reason, problem.message)
         self.diag.report_problems(path, problems)
+        disorder = reader.backwards_line()
+        if disorder is not None:
+            # Times went backwards: each window's packets are taken in time order (a second pass).
+            self.diag.warn(path, f"{disorder}; each handover's packets were taken in time order")
+            info["out_of_order_records"] = reader.backwards
+            with CaptureReader(path) as again:
+                scanner.reorder(again.packets())
         record_problems = [(ts, slug) for ts, slug in reader.problems.times if slug != "truncated"]
         info.update(
             format=reader.format,
@@ -277,6 +284,10 @@ class _RepAnalyser:
         for problem in reader.problems:
             problems.add(problem.reason, problem.message)
         self.diag.report_problems(path, problems)
+        disorder = reader.backwards_line()
+        if disorder is not None:  # the CN's times are looked up per packet: order does not matter
+            self.diag.warn(path, disorder)
+            info["out_of_order_records"] = reader.backwards
         if expected is not None and reader.sha256 is not None and reader.sha256 != expected:
             self.diag.warn(path, "sha256 differs from the one in manifest.json (file changed since the run?)")
             info["sha256_mismatch"] = True
@@ -489,7 +500,7 @@ def write_csv(analysis: RunAnalysis, path: Path) -> None:
 
 def _round(value: Any) -> Any:
     if isinstance(value, float):
-        return round(value, 6)
+        return round(value, 6) if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: _round(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -546,5 +557,18 @@ def handover_details(analysis: RunAnalysis) -> dict[str, Any]:
     )
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: JSON has neither."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_details(analysis: RunAnalysis, path: Path) -> None:
-    path.write_text(json.dumps(handover_details(analysis), indent=2) + "\n", encoding="utf-8")
+    # _round leaves no NaN or infinity; allow_nan=False makes sure the file is valid JSON
+    text = json.dumps(handover_details(analysis), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")

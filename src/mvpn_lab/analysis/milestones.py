@@ -19,6 +19,7 @@ Header) exchanged with the CN, for estimating the MN-CN clock offset.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,9 +82,24 @@ class Window:
     problems: list[str] = field(default_factory=list)  # reason slugs found inside the window
     first_index: int | None = None
     overflow: bool = False
+    # (mask, network) of the prefix data arrive in over the new path; None: any path counts
+    _new_path: tuple[int, int, bool] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.marker = Signal("t0", self.event.t0, 0)
+        net = self.new_prefix if self.new_prefix is not None else self.left_prefix
+        if net is not None:
+            mask = int(net.netmask)
+            self._new_path = (mask, int(net.network_address) & mask, self.new_prefix is not None)
+
+    def over_new_path(self, outer_dst: bytes) -> bool:
+        """Whether a packet to ``outer_dst`` (its outermost destination) came over the path the
+        MN moved to: to an address in the new prefix (away: the new care-of address, tunnelled or
+        route-optimised; home: the home address), not e.g. tunnelled to the old care-of address."""
+        if self._new_path is None:
+            return True
+        mask, network, inside = self._new_path
+        return ((int.from_bytes(outer_dst, "big") & mask) == network) == inside
 
     @property
     def t0(self) -> float:
@@ -145,6 +161,7 @@ class MobileNodePass:
         self.last_ts: float | None = None
         self.decrypted = 0
         self.esp_failures: dict[int, str] = {}
+        self._t0s = [w.t0 for w in windows]
 
     # -- the hot loop --------------------------------------------------------------------------
     def run(self, packets: Iterable[Packet]) -> None:
@@ -255,9 +272,18 @@ class MobileNodePass:
         if cur is not None and cur.t0 <= ts < cur.end and reason not in cur.problems:
             cur.problems.append(reason)
 
-    def _add_signal(self, sig: Signal) -> None:
+    def _window_for(self, ts: float) -> Window | None:
+        """The window a record's time falls in: the current one, unless the capture's times went
+        backwards (records out of time order, see reorder())."""
         cur = self.cur
-        if cur is None or sig.ts < cur.t0:
+        if cur is None or cur.t0 <= ts < cur.end:
+            return cur
+        i = bisect.bisect_right(self._t0s, ts) - 1
+        return self.windows[i] if i >= 0 else None
+
+    def _add_signal(self, sig: Signal) -> None:
+        cur = self._window_for(sig.ts)
+        if cur is None:
             return
         if len(cur.signals) >= MAX_SIGNALS:
             if not cur.overflow:
@@ -271,7 +297,8 @@ class MobileNodePass:
                 )
             return
         cur.signals.append(sig)
-        self.pending.append(sig)
+        if cur is self.cur:
+            self.pending.append(sig)
 
     def _mobility(self, ts: float, idx: int, buf: bytes, chain: Chain, end: int, sampling: bool) -> None:
         msg = parse_mh(buf, chain.p, chain.ip_end, end)
@@ -324,8 +351,8 @@ class MobileNodePass:
 
     def _router_advertisement(self, ts: float, idx: int, buf: bytes, chain: Chain, end: int) -> None:
         prefixes = parse_ra_prefixes(buf, chain.p, chain.ip_end, end)
-        cur = self.cur
-        if cur is None or ts < cur.t0:
+        cur = self._window_for(ts)
+        if cur is None:
             return
         nets = [
             ipaddress.IPv6Network((ipaddress.IPv6Address(raw), min(plen, 128)), strict=False)
@@ -365,28 +392,115 @@ class MobileNodePass:
                     taken = 1
         if not self.pending or not from_cn:
             return taken
+        hit = self._data_hit(ts, idx, buf, chain, end)
+        if hit is None:
+            return taken
+        pending = self.pending
+        marker = pending[0]
+        # Data resumes over the new path only: the t0 marker (data_resumed_s) waits on while
+        # packets still arrive over the path left; the signalling milestones take any data.
+        waiting = (
+            marker.kind == "t0" and (cur := self.cur) is not None and not cur.over_new_path(chain.outer_dst)
+        )
+        for sig in pending:
+            sig.next_data = hit
+        pending.clear()
+        if waiting:
+            marker.next_data = None
+            pending.append(marker)
+        return taken
+
+    def _data_hit(self, ts: float, idx: int, buf: bytes, chain: Chain, end: int) -> DataHit | None:
+        """The transfer data packet this TCP/ESP packet from the CN is, or None (no payload, another
+        SPI, decrypted and found without TCP payload)."""
         confirmed = False
         if chain.nh == NH_TCP:
             if tcp_payload_len(buf, chain.p, chain.ip_end, end) <= 0:
-                return taken
+                return None
         else:
             if chain.p + 8 > end:
                 raise Unreadable("snaplen", "ESP header cut short by the snapshot length")
             spi = int.from_bytes(buf[chain.p : chain.p + 4], "big")
             if self.spis is not None and spi not in self.spis:
-                return taken
+                return None
             key_material = self.keys.get(spi)
             if key_material is not None:
                 verdict = self._decrypted_has_payload(key_material, buf, chain, end, ts, idx)
                 if verdict is False:
-                    return taken
+                    return None
                 confirmed = verdict is True
         path = "tunnel" if chain.tunnels else ("ro" if chain.rh2 is not None else "direct")
-        hit = DataHit(ts, idx, transport_key(chain.nh, buf, chain.p, chain.ip_end, end), path, confirmed)
-        for sig in self.pending:
-            sig.next_data = hit
-        self.pending.clear()
-        return taken
+        return DataHit(ts, idx, transport_key(chain.nh, buf, chain.p, chain.ip_end, end), path, confirmed)
+
+    # -- records out of time order ------------------------------------------------------------
+    def reorder(self, packets: Iterable[Packet]) -> None:
+        """Put each window in time order after a pass over a capture whose times went backwards.
+
+        The pass gave every signal to the window its time falls in; here each window's signals
+        are sorted by time (their ``index`` renumbered in that order, the t0 marker first), and a
+        second pass over the capture (``packets``) finds, for the marker and each signal, the
+        first transfer data packet after it in time: over the new path for the marker
+        (data_resumed_s), by any path for the signals. Only data packets that could be someone's
+        first are parsed.
+        """
+        windows = self.windows
+        if not windows:
+            return
+        t0s = self._t0s
+        times: list[list[float]] = []
+        any_best: list[list[DataHit | None]] = []
+        new_best: list[list[DataHit | None]] = []
+        for window in windows:
+            window.signals.sort(key=lambda sig: (sig.ts, sig.index))
+            window.marker.index = 0
+            window.marker.next_data = None
+            for k, sig in enumerate(window.signals, start=1):
+                sig.index = k
+                sig.next_data = None
+            times.append([sig.ts for sig in window.signals])
+            # slot j: data after the marker and the first j signals (in time), before the next
+            any_best.append([None] * (len(window.signals) + 1))
+            new_best.append([None] * (len(window.signals) + 1))
+        cn = self.cn
+        wanted = {NH_TCP, NH_ESP, *EXT_HEADERS}
+        idx = 0
+        for ts, buf, l3, end, _missing, _frame in packets:
+            idx += 1  # numbered as in the first pass
+            if buf[l3 + 6] not in wanted or ts < t0s[0]:
+                continue
+            w = bisect.bisect_right(t0s, ts) - 1
+            j = bisect.bisect_right(times[w], ts)
+            best_any, best_new = any_best[w][j], new_best[w][j]
+            if best_any is not None and best_any.ts <= ts and best_new is not None and best_new.ts <= ts:
+                continue
+            try:
+                chain = parse_chain(buf, l3, end)
+                if chain.nh not in (NH_TCP, NH_ESP) or (cn is not None and chain.src != cn):
+                    continue
+                if chain.nh == NH_ESP and buf[chain.p : chain.p + 4] in self.signal_spis:
+                    continue
+                hit = self._data_hit(ts, idx, buf, chain, end)
+            except Unreadable:
+                continue  # said in the first pass
+            if hit is None:
+                continue
+            if best_any is None or hit.ts < best_any.ts:
+                any_best[w][j] = hit
+            if windows[w].over_new_path(chain.outer_dst) and (best_new is None or hit.ts < best_new.ts):
+                new_best[w][j] = hit
+        for w, window in enumerate(windows):
+            first_any: DataHit | None = None
+            first_new: DataHit | None = None
+            for j in range(len(window.signals), -1, -1):
+                hit = any_best[w][j]
+                if hit is not None and (first_any is None or hit.ts <= first_any.ts):
+                    first_any = hit
+                hit = new_best[w][j]
+                if hit is not None and (first_new is None or hit.ts <= first_new.ts):
+                    first_new = hit
+                if j > 0:
+                    window.signals[j - 1].next_data = first_any
+            window.marker.next_data = first_new
 
     def _decrypted_has_payload(
         self, key: EspKey, buf: bytes, chain: Chain, end: int, ts: float, idx: int

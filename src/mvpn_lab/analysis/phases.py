@@ -128,9 +128,6 @@ def find_milestones(
     retransmissions = 0
     ba_statuses: list[int] = []
     if bu is not None:
-        retransmissions = sum(
-            1 for s in signals if s.kind == "bu_ha" and s.seq == bu.seq and s.index > bu.index
-        )
         sent: set[int | None] = set()
         accepted: Signal | None = None
         for s in signals:
@@ -147,6 +144,14 @@ def find_milestones(
                     if s.status:
                         ba_statuses.append(s.status)
                     break
+        # Every BU to the HA after the milestone and before the accepted BA, whatever its sequence
+        # number: the daemon sends a fresh one on each retransmission (RFC 6275 11.8 allows it).
+        until = accepted.index if accepted is not None else None
+        retransmissions = sum(
+            1
+            for s in signals
+            if s.kind == "bu_ha" and s.index > bu.index and (until is None or s.index < until)
+        )
         if accepted is not None:
             packets["ba_ha"] = accepted
             prev = accepted.index

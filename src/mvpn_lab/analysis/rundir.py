@@ -18,7 +18,6 @@ schema's rule for such folders).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,18 +301,35 @@ def load_events(path: Path, diag: Diagnostics, home_ssid: str | None = None) -> 
     :class:`RunFolder`), else away. A file that does not follow the schema is warned about and read
     as far as it goes.
     """
-    if not path.is_file():
+    runfolder = schema()
+    if not path.exists():
         diag.warn(path, "missing; the handovers of this repetition cannot be analysed")
         return "events.json-missing"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        diag.warn(path, f"unreadable ({type(exc).__name__}: {exc})")
+        data = runfolder.read_json(path)
+    except runfolder.HostileJSON as exc:
+        # NaN, Infinity, numbers beyond 64 bits, nesting too deep: no run writes that (exit 2)
+        raise LabError(str(exc), 2) from None
+    except runfolder.SchemaError as exc:
+        diag.warn(path, f"unreadable ({runfolder.detail(exc, path)})")
         return "events.json-unreadable"
-    if not isinstance(data, dict) or not isinstance(data.get("handovers"), list):
+    if not isinstance(data.get("handovers"), list):
         diag.warn(path, "has no 'handovers' list")
         return "events.json-unreadable"
-    runfolder = schema()
+    times = []
+    for i, item in enumerate(data["handovers"]):
+        try:
+            # the schema's rule: a boolean, negative or non-finite time is an error (exit 2), not
+            # a handover 1.7e9 s long; missing, null or text: that handover is skipped (below)
+            where = f"{path}: handovers[{i}]"
+            times.append(
+                (
+                    runfolder.handover_time(item, "handover_at", where),
+                    runfolder.handover_time(item, "associated_at", where),
+                )
+            )
+        except runfolder.SchemaError as exc:
+            raise LabError(str(exc), 2) from None
     if runfolder.version_of(data) >= 1:
         try:
             runfolder.check_events(data, path.name)
@@ -329,17 +345,10 @@ def load_events(path: Path, diag: Diagnostics, home_ssid: str | None = None) -> 
             counts = {k: v for k, v in stats.items() if isinstance(v, int) and not isinstance(v, bool)}
             events.capture_stats[str(role)] = counts
     raw = []
-    for i, item in enumerate(data["handovers"]):
-        try:
-            t0 = float(item["handover_at"])
-        except (TypeError, KeyError, ValueError):
+    for i, (item, (t0, assoc_f)) in enumerate(zip(data["handovers"], times, strict=True)):
+        if t0 is None:
             diag.warn(path, f"handover {i + 1} has no numeric handover_at; skipped")
             continue
-        assoc = item.get("associated_at")
-        try:
-            assoc_f = float(assoc) if assoc is not None else None
-        except (TypeError, ValueError):
-            assoc_f = None
         to_ssid = str(item.get("to_ssid", ""))
         direction = choose(item.get("direction"), DIRECTIONS)
         if direction is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mvpn_lab.analysis.analyze import HandoverResult, RunAnalysis
+from mvpn_lab.analysis.analyze import HandoverResult, RunAnalysis, finite
 from mvpn_lab.analysis.phases import MILESTONES, RO_ONLY
 from mvpn_lab.analysis.rundir import Configuration
 from mvpn_lab.vocabulary import DIRECTIONS
@@ -182,5 +182,6 @@ def summarize(analysis: RunAnalysis) -> dict[str, Any]:
 
 def write_summary(analysis: RunAnalysis, path: Path) -> dict[str, Any]:
     summary = summarize(analysis)
-    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    # valid JSON whatever the numbers: no NaN or Infinity (analyze.finite)
+    path.write_text(json.dumps(finite(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return summary

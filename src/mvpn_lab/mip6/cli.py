@@ -27,7 +27,7 @@ from mvpn_lab.mip6.core.config import config_to_dict, load_config
 from mvpn_lab.mip6.wire.constants import IPPROTO_MH
 from mvpn_lab.mip6.wire.ipv6 import parse_ipv6, verify_mh_checksum
 from mvpn_lab.mip6.wire.messages import MHDecodeError, decode_mh, message_to_dict, mh_length
-from mvpn_lab.mip6.wire.pcap import read_capture
+from mvpn_lab.mip6.wire.pcap import CaptureError, check_regular_file, read_capture
 
 
 def register(subparsers: Any) -> None:
@@ -151,6 +151,11 @@ def decode_capture(data: bytes, *, name: str = "capture") -> tuple[list[dict[str
 
 def cmd_decode(args: argparse.Namespace) -> int:
     path = Path(args.file)
+    try:
+        check_regular_file(path)  # a FIFO or a device would be read forever
+    except CaptureError as exc:
+        if exc.reason != "missing":
+            raise LabError(f"{path}: {exc.message}") from None
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -79,15 +79,22 @@ class Plan:
     bu_cn: float = 0.03
     next_tcp: float = 0.25
     ra_lost: bool = False  # RS, RA with the old prefix, RS again, then the RA
+    # BUs to the HA the MN retransmits before the BA comes: as the daemon does (mip6/core/mn.py),
+    # each with a fresh sequence number, the timeout doubling from retransmit_every
     bu_retransmissions: int = 0
     retransmit_every: float = 0.5
-    ba_reject: int | None = None  # a first BA with this status, then a new BU (seq+1) that is accepted
+    # a first BA with this status, then a new BU that is accepted (after 135, as the daemon does,
+    # numbered from the BA's sequence number + 1); that BU counts as a retransmission too
+    ba_reject: int | None = None
     ba_fail: int | None = None  # only a rejecting BA: the handover never completes
     tunnel_data: bool = True  # RO: one data packet via the HA between the BA and the CoTI
     skip_coti: bool | None = None  # RO: no CoTI/CoT (default: when returning home)
     cn_ack: bool = False  # RO: BU to the CN asks for an acknowledgement
     esp_ack_before_next: bool = False  # an ESP packet without TCP payload from the CN before next_tcp
     lost_at_cn: int = 3  # data packets the CN sends into the outage (lost)
+    # data packets that still reach the MN over the path it left, right after t0 (going away:
+    # straight to the home address; coming home: tunnelled by the HA to the old care-of address)
+    old_path_data: int = 0
 
 
 @dataclass
@@ -131,7 +138,9 @@ class Scenario:
         self.t = start
         self.payload = b"D" * payload
         self.mn: list[tuple[float, bytes]] = []
-        self.mn_data: list[float] = []  # arrival times of the CN -> MN data packets at the MN
+        # arrival times of the CN -> MN data packets at the MN, with the path they took
+        # ("home": direct to the home address, "tunnel": via the HA to the CoA, "ro": to the CoA)
+        self.mn_data: list[tuple[float, str]] = []
         self.cn: list[tuple[float, bytes]] = []
         self.truths: list[Truth] = []
         self.away = False
@@ -232,7 +241,7 @@ class Scenario:
         nh, body = self._protect(self._segment(seq, self.payload), inbound=True)
         at_mn, at_cn = self._down_packets(nh, body, path)
         self.mn.append((round_us(t_mn), at_mn))
-        self.mn_data.append(round_us(t_mn))
+        self.mn_data.append((round_us(t_mn), path))
         self.cn.append((round_us(t_mn - self.delay - self.offset), at_cn))
         ack = TCP(
             sport=40000, dport=80, seq=self.ack_tcp, ack=seq + len(self.payload), flags="A", window=65535
@@ -318,7 +327,7 @@ class Scenario:
             _, at_receiver = pair(seg(first + k * size, size))
             receiver.append((round_us(to_receiver_clock(t_mn + k * 0.001)), at_receiver))
             if not upload:
-                self.mn_data.append(round_us(t_mn + k * 0.001))
+                self.mn_data.append((round_us(t_mn + k * 0.001), path))
         tail = seg(first + (segments - 1) * size, size)
         sender.append((round_us(to_sender_clock(t_mn) + resend_after), pair(tail)[0]))
 
@@ -342,6 +351,8 @@ class Scenario:
         self.steady(self.t + plan.gap)
         t0 = round_us(self.t)
         lost = [self.lost(t0 + 0.02 + k * self.interval) for k in range(plan.lost_at_cn)]
+        for k in range(plan.old_path_data):
+            self.data(t0 + 0.01 + k * 0.01, path="home" if not home else "tunnel")
         self.away = not home
         self.bound_cn = False
         new_prefix = HOME_PREFIX if home else FOREIGN_PREFIX
@@ -396,19 +407,31 @@ class Scenario:
         bu_to_ha(t, bu_seq)
         truth["bu_ha"] = t
         statuses: list[int] = []
+        sent_bus = 1
+        last_bu = t
         for k in range(plan.bu_retransmissions):
-            bu_to_ha(t + (k + 1) * plan.retransmit_every, bu_seq)
+            # mn.py: a fresh sequence number on every transmission, the timeout doubling
+            last_bu = t + plan.retransmit_every * (2 ** (k + 1) - 1)
+            self.bu_seq += 1
+            bu_seq = self.bu_seq
+            bu_to_ha(last_bu, bu_seq)
+            sent_bus += 1
+        first_ba = t + (plan.ba_ha / 2 if plan.ba_reject is not None else plan.ba_ha)
+        if plan.ba_fail is None and last_bu >= first_ba:
+            raise ValueError("the BA must come after the last retransmission (raise ba_ha)")
         if plan.ba_fail is not None:
             ba_from_ha(t + plan.ba_ha, bu_seq, plan.ba_fail)
             statuses.append(plan.ba_fail)
             end = t + plan.ba_ha + 2.0
             self.t = end
-            return self._finish(plan, t0, truth, statuses, lost=lost, completes=False)
+            return self._finish(plan, t0, truth, statuses, lost=lost, completes=False, bus=sent_bus)
         if plan.ba_reject is not None:
-            ba_from_ha(t + plan.ba_ha / 2, bu_seq - 5, plan.ba_reject)
+            last_accepted = bu_seq - 5  # what a 135 carries: the last sequence number the HA accepted
+            ba_from_ha(t + plan.ba_ha / 2, last_accepted, plan.ba_reject)
             statuses.append(plan.ba_reject)
-            self.bu_seq += 1
+            self.bu_seq = last_accepted + 1 if plan.ba_reject == 135 else self.bu_seq + 1
             bu_to_ha(t + plan.ba_ha / 2 + 0.01, self.bu_seq)
+            sent_bus += 1
             bu_seq = self.bu_seq
         t += plan.ba_ha
         ba_from_ha(t, bu_seq, 0)
@@ -468,7 +491,7 @@ class Scenario:
             first_data_sent = t - self.delay
         truth["next_tcp"] = t
         self.t = t + self.interval
-        result = self._finish(plan, t0, truth, statuses, lost=lost, completes=True)
+        result = self._finish(plan, t0, truth, statuses, lost=lost, completes=True, bus=sent_bus)
         result.cn_data_resumed_sent = first_data_sent
         result.esp_ack_at = esp_ack_at
         return result
@@ -482,6 +505,7 @@ class Scenario:
         *,
         lost: list[int],
         completes: bool,
+        bus: int = 1,
     ) -> Truth:
         ro = self.mip6 == "ro"
         phases: dict[str, float | str | None] = {}
@@ -497,7 +521,9 @@ class Scenario:
             phases[name] = value - prev
             prev = value
         total = truth["next_tcp"] - t0 if truth["next_tcp"] is not None else None
-        data_times = [t for t in self.mn_data if t > t0]
+        # data resumes with the first data packet over the new path (docs/analysis.md)
+        new_path = ("home",) if plan.direction == "home" else ("tunnel", "ro")
+        data_times = [t for t, path in self.mn_data if t > t0 and path in new_path]
         resumed = min(data_times) - t0 if data_times else None
         item = Truth(
             t0,
@@ -506,7 +532,7 @@ class Scenario:
             phases,
             total,
             resumed,
-            plan.bu_retransmissions,
+            bus - 1,  # every BU to the HA after the first, before the accepted BA
             ba_statuses=statuses,
         )
         self.truths.append(item)
@@ -585,9 +611,11 @@ def write_capture(
     snaplen: int = 65535,
     nanoseconds: bool = False,
     big_endian: bool = False,
+    keep_order: bool = False,
 ) -> None:
-    """Write records (sorted by time) as a pcap or pcapng file."""
-    records = sorted(records, key=lambda r: r[0])
+    """Write records (sorted by time, unless ``keep_order``) as a pcap or pcapng file."""
+    if not keep_order:
+        records = sorted(records, key=lambda r: r[0])
     e = ">" if big_endian else "<"
     with open(path, "wb") as f:
         if fmt == "pcapng":

@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 import yaml
 from analysis_builder import (
+    COA,
+    HA,
+    HOA,
     MILESTONES,
     Plan,
     Scenario,
@@ -24,6 +27,7 @@ from analysis_builder import (
     make_run,
     random_plan,
 )
+from scapy.layers.inet6 import HAO, MIP6MH_BU, IPv6, IPv6ExtHdrDestOpt
 
 from mvpn_lab.analysis import analyze_run
 from mvpn_lab.analysis.analyze import HandoverResult, RunAnalysis
@@ -168,17 +172,43 @@ def test_router_advertisement_lost_and_sent_again(tmp_path: Path) -> None:
     assert kinds.count("ra") == 2
 
 
-def test_binding_update_retransmissions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signalling_spis", [None, (0x1005, 0x1006)])
+def test_binding_update_retransmissions(tmp_path: Path, signalling_spis: tuple[int, int] | None) -> None:
+    """Retransmitted as the daemon does: a fresh sequence number on every BU (RFC 6275 11.8)."""
     rng = random.Random(12)
-    s = Scenario(mip6="bt")
+    s = Scenario(mip6="bt", signalling_spis=signalling_spis)
     truth = s.handover(
-        random_plan(rng, "away", bu_retransmissions=2, retransmit_every=0.4, ba_ha=rng.uniform(1.0, 1.5))
+        random_plan(rng, "away", bu_retransmissions=2, retransmit_every=0.4, ba_ha=rng.uniform(1.3, 1.8))
+    )
+    s.finish()
+    analysis, _ = analyse(_single(tmp_path, s, "bt", signalling_spis=signalling_spis))
+    (h,) = analysis.handovers
+    assert truth.bu_retransmissions == 2
+    assert h.bu_retransmissions == 2
+    assert h.status == "ok"
+    assert_matches(h, truth)
+    bus = [sig for sig in h.signalling if sig["kind"] == "bu_ha"]
+    assert len(bus) == 3
+    if signalling_spis is None:
+        assert len({sig["seq"] for sig in bus}) == 3  # each BU its own sequence number
+
+
+def test_binding_update_refreshes_after_the_ba_are_not_retransmissions(tmp_path: Path) -> None:
+    """Only BUs before the accepted BA count: a BU after it (a refresh, a new handover) does not."""
+    rng = random.Random(18)
+    s = Scenario(mip6="bt")
+    truth = s.handover(random_plan(rng, "away", bu_retransmissions=1, retransmit_every=0.3, ba_ha=0.5))
+    assert truth.milestones["ba_ha"] is not None
+    refresh = MIP6MH_BU(seq=s.bu_seq + 1, flags="AH", mhtime=100)
+    s.mn_only(
+        truth.milestones["ba_ha"] + 0.2,
+        IPv6(src=COA, dst=HA) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / refresh,
     )
     s.finish()
     analysis, _ = analyse(_single(tmp_path, s, "bt"))
     (h,) = analysis.handovers
-    assert h.bu_retransmissions == 2
-    assert h.status == "ok"
+    assert [sig["kind"] for sig in h.signalling].count("bu_ha") == 3
+    assert h.bu_retransmissions == 1
     assert_matches(h, truth)
 
 
@@ -191,6 +221,7 @@ def test_binding_acknowledgement_rejected_then_accepted(tmp_path: Path) -> None:
     (h,) = analysis.handovers
     assert h.status == "ok"
     assert h.ba_statuses == [135]
+    assert h.bu_retransmissions == truth.bu_retransmissions == 1  # the BU sent again after the 135
     assert any("135" in note for note in h.notes)
     assert_matches(h, truth)
 
@@ -374,3 +405,21 @@ def test_no_capture_counts_no_capture_notes(tmp_path: Path) -> None:
     assert h.status == "ok" and not any("capture lost" in n for n in h.notes)
     assert "packets_dropped" not in analysis.reps[0].captures["mn"]
     assert "tcpdump lost" not in stderr
+
+
+@pytest.mark.parametrize("mip6", ["bt", "ro"])
+def test_data_resumes_over_the_new_path_only(tmp_path: Path, mip6: str) -> None:
+    """Data still arriving over the path left (going away: straight to the home address; coming
+    home: tunnelled to the old care-of address) right after t0 is not the data resuming."""
+    rng = random.Random(19)
+    s = Scenario(mip6=mip6)
+    truths = [
+        s.handover(random_plan(rng, "away", old_path_data=3)),
+        s.handover(random_plan(rng, "home", old_path_data=3)),
+    ]
+    s.finish()
+    analysis, _ = analyse(_single(tmp_path, s, mip6))
+    for h, truth in zip(analysis.handovers, truths, strict=True):
+        assert h.status == "ok"
+        assert truth.data_resumed is not None and truth.data_resumed > 0.5  # not the old path's 0.01 s
+        assert_matches(h, truth)

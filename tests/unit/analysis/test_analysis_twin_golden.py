@@ -3,6 +3,9 @@
 The expected files were written by the analyser before the wire code (pcap reader, IPv6 header
 walk, Mobility Header decoder) was shared with the daemon (issue 15); any change to what the
 analyser reads from these captures shows up here. Only the analyser's version is not compared.
+One change since, on purpose (issue 14): data_resumed_s (and the CN's data_resumed_sent_s) count
+only data arriving over the new path; this handover home first got data tunnelled by the HA to the
+old care-of address 13 ms after t0, and over the home link only with the next_tcp packet.
 """
 
 from __future__ import annotations

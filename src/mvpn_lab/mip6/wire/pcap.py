@@ -18,7 +18,9 @@ The consumer indexes ``buf`` directly, so nothing is copied per packet. Frames t
 (ARP, IPv4, ...) are skipped silently. Supported link types: Ethernet (1, with 802.1Q/802.1ad
 tags), Linux cooked capture SLL (113) and SLL2 (276), raw IP (101, 228, 229: the IP version is
 taken from the packet) and BSD loopback (0, 108). pcapng interface timestamp resolution and
-offset (``if_tsresol``, ``if_tsoffset``) are honoured. Gzip-compressed files are read
+offset (``if_tsresol``, ``if_tsoffset``) are honoured. Records whose time goes backwards are
+counted (``reader.backwards``, ``backwards_line()``), not reordered: the consumer decides. A FIFO or
+a device in place of the file is refused (``CaptureError`` ``not-a-file``). Gzip-compressed files are read
 transparently. :func:`read_capture` reads a small capture whole (for ``mip6 decode`` and tests)
 and raises only :class:`~mvpn_lab.mip6.wire.messages.MHDecodeError`.
 """
@@ -28,6 +30,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
+import stat
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -207,9 +211,33 @@ def _l3_offset(kind: int, buf: bytes, start: int, end: int) -> int:
     return -1
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def check_regular_file(path: Path) -> None:
+    """Raise :class:`CaptureError` unless ``path`` is a regular file: a FIFO or a device in place of
+    a capture would be read forever (stat does not open it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CaptureError("missing", "file not found") from None
+    except OSError as exc:
+        raise CaptureError("unreadable", f"cannot open: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+        raise CaptureError("not-a-file", f"not a regular file ({kind}); refused")
+
+
 def _open(source: Path | BinaryIO) -> tuple[BinaryIO, BinaryIO]:
     """(the stream to read, the file under it): the same object unless gzip-compressed."""
     if isinstance(source, Path):
+        check_regular_file(source)
         f: BinaryIO = open(source, "rb")  # noqa: SIM115 - closed by CaptureReader.close()
     else:
         f = source
@@ -240,6 +268,10 @@ class CaptureReader:
         self.truncated = False
         self.first_ts: float | None = None
         self.last_ts: float | None = None
+        #: records whose time is before the record's before them, and the first of them as
+        #: (record number, its time, the time before it)
+        self.backwards = 0
+        self.first_backwards: tuple[int, float, float] | None = None
         self.sha256: str | None = None
         self._hash = hashlib.sha256() if sha256 else None
         self._complete = False
@@ -300,6 +332,21 @@ class CaptureReader:
         if self._hash is not None and self._complete:
             # Read anything left (a pass that stopped on a corrupt record leaves no digest).
             self.sha256 = self._hash.hexdigest()
+
+    def _backwards(self, count: int, ts: float, prev: float) -> None:
+        if self.first_backwards is None:
+            self.first_backwards = (count, ts, prev)
+        self.backwards += 1
+
+    def backwards_line(self) -> str | None:
+        """One line on records out of time order, or None."""
+        if self.first_backwards is None:
+            return None
+        number, ts, prev = self.first_backwards
+        return (
+            f"{self.backwards} record(s) out of time order (the first, #{number} at {ts:.6f}, "
+            f"{prev - ts:.6f} s before the record before it)"
+        )
 
     def _truncate(self, message: str, ts: float | None) -> None:
         self.truncated = True
@@ -375,6 +422,7 @@ class CaptureReader:
         count = 0
         first: float | None = None
         ts: float | None = None
+        prev = float("-inf")
         try:
             while True:
                 if pos + 16 > n:
@@ -418,6 +466,9 @@ class CaptureReader:
                 pos = end
                 count += 1
                 ts = sec + frac * scale
+                if ts < prev:
+                    self._backwards(count, ts, prev)
+                prev = ts
                 if (
                     caplen >= minlen
                     and buf[start + tpos] == 0x86
@@ -451,6 +502,7 @@ class CaptureReader:
         # (link kind, protocol field offset, link header length, ts scale, ts offset).
         interfaces: list[tuple[int, int, int, float, float]] = []
         warned_spb = False
+        prev = float("-inf")
         try:
             while True:
                 if pos + 12 > n:
@@ -507,6 +559,9 @@ class CaptureReader:
                         continue
                     kind, tpos, hlen, scale, offset = interfaces[iface]
                     ts = ((ts_hi << 32) | ts_lo) * scale + offset
+                    if ts < prev:
+                        self._backwards(count, ts, prev)
+                    prev = ts
                     if first is None:
                         first = ts
                     start = bstart + 28
