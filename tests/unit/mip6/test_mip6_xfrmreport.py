@@ -9,11 +9,11 @@ import socket
 import struct
 from ipaddress import IPv6Address
 
-from mvpn_lab.mip6.daemon.xfrmreport import HaoReport, parse_reports
+from mvpn_lab.mip6.daemon.xfrmreport import HaoReport, XfrmReports, parse_reports
 from mvpn_lab.mip6.wire.messages import BindingError, decode_mh
 
 from ._daemon_fakes import cn_config, lines
-from ._helpers import CN, COA1, HOA
+from ._helpers import CN, COA1, HOA, HOA2
 from .test_mip6_daemon import make
 
 XFRM_MSG_REPORT, XFRM_MSG_EXPIRE, XFRMA_COADDR = 32, 24, 14
@@ -71,3 +71,19 @@ def test_the_correspondent_answers_a_reported_data_packet_with_binding_error_1()
     assert daemon.node.rejected["hao_without_binding"] == 1
     (logged,) = [r for r in lines(stream) if r["event"] == "data_with_hao"]
     assert logged["home_address"] == str(HOA) and logged["result"] == "rejected:hao_without_binding"
+
+
+def test_the_socket_is_drained_until_it_would_block():
+    """XfrmReports reads every queued datagram and stops when none is left (a datagram socket
+    pair stands in for the netlink socket)."""
+    mine, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        mine.setblocking(False)
+        kernel.send(report_datagram(COA1, CN, HOA))
+        kernel.send(report_datagram(COA1, CN, HOA2))
+        reports = XfrmReports(mine)
+        assert [r.home_address for r in reports.read()] == [HOA, HOA2]
+        assert reports.read() == [] and reports.overruns == 0
+    finally:
+        mine.close()
+        kernel.close()

@@ -196,7 +196,45 @@ class MovementTranslator:
         return [RouteEvent(name, added, gw)]
 
 
-class NetlinkSource:
+class NonBlockingNetlink:
+    """A non-blocking netlink socket that the event loop drains on each readable event (every
+    datagram queued, until it would block); :meth:`parse` turns one datagram into messages.
+    ENOBUFS (the kernel dropped messages for a full buffer) is counted in ``overruns``."""
+
+    RCVBUF = 1 << 20
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.overruns = 0
+
+    def parse(self, data: bytes) -> list[Any]:
+        raise NotImplementedError
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def read(self) -> list[Any]:
+        """Every message queued on the socket (never blocks)."""
+        out: list[Any] = []
+        while True:
+            try:
+                data = self.sock.recv(self.RCVBUF)
+            except (BlockingIOError, InterruptedError):
+                return out
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    self.overruns += 1
+                    continue
+                raise
+            if not data:
+                return out
+            out.extend(self.parse(data))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class NetlinkSource(NonBlockingNetlink):
     """A non-blocking rtnetlink socket bound to the link, IPv6-address and IPv6-route groups;
     datagrams are decoded by pyroute2's rtnetlink marshal (messages like ``IPRoute`` returns).
 
@@ -209,9 +247,11 @@ class NetlinkSource:
     RCVBUF = 1 << 20
 
     def __init__(self, sock: Any, marshal: Any) -> None:
-        self.sock = sock
+        super().__init__(sock)
         self.marshal = marshal
-        self.overruns = 0  # ENOBUFS: the kernel dropped events; the daemon re-reads the state
+
+    def parse(self, data: bytes) -> list[Any]:
+        return list(self.marshal.parse(data))
 
     @classmethod
     def open(cls, factory: Callable[..., Any] = socket.socket) -> NetlinkSource:
@@ -235,29 +275,6 @@ class NetlinkSource:
 
         with IPRoute() as ipr:
             return [*ipr.get_links(), *ipr.get_addr(family=AF_INET6)]
-
-    def fileno(self) -> int:
-        return int(self.sock.fileno())
-
-    def read(self) -> list[Any]:
-        """Every message queued on the socket (never blocks)."""
-        out: list[Any] = []
-        while True:
-            try:
-                data = self.sock.recv(self.RCVBUF)
-            except (BlockingIOError, InterruptedError):
-                return out
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    self.overruns += 1
-                    continue
-                raise
-            if not data:
-                return out
-            out.extend(self.marshal.parse(data))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 RTPROT_RA = 9

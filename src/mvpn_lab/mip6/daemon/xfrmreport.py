@@ -16,11 +16,12 @@ declared once here with pyroute2's own ``nlmsg`` machinery, which parses it.
 
 from __future__ import annotations
 
-import errno
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Any
+
+from mvpn_lab.mip6.daemon.netlink import NonBlockingNetlink
 
 NETLINK_XFRM = 6
 XFRMNLGRP_REPORT = 6  # enum xfrm_nlgroups
@@ -109,14 +110,11 @@ def parse_reports(data: bytes) -> list[HaoReport]:
     return out
 
 
-class XfrmReports:
-    """A non-blocking NETLINK_XFRM socket on the report group."""
+class XfrmReports(NonBlockingNetlink):
+    """A non-blocking NETLINK_XFRM socket on the report group (ENOBUFS: reports were lost; later
+    packets report again)."""
 
     RCVBUF = 1 << 18
-
-    def __init__(self, sock: Any) -> None:
-        self.sock = sock
-        self.overruns = 0
 
     @classmethod
     def open(cls, factory: Any = socket.socket) -> XfrmReports:
@@ -130,25 +128,5 @@ class XfrmReports:
             raise
         return cls(sock)
 
-    def fileno(self) -> int:
-        return int(self.sock.fileno())
-
-    def read(self) -> list[HaoReport]:
-        """Every report queued on the socket (never blocks)."""
-        out: list[HaoReport] = []
-        while True:
-            try:
-                data = self.sock.recv(self.RCVBUF)
-            except (BlockingIOError, InterruptedError):
-                return out
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:  # reports were lost: later packets report again
-                    self.overruns += 1
-                    continue
-                raise
-            if not data:
-                return out
-            out.extend(parse_reports(data))
-
-    def close(self) -> None:
-        self.sock.close()
+    def parse(self, data: bytes) -> list[Any]:
+        return list(parse_reports(data))
