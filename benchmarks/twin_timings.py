@@ -85,8 +85,9 @@ def one_configuration(number: int, test: str, config: str, play_env: dict[str, s
         from mvpn_lab.analysis.rundir import schema
 
         answers, _ = schema().read_answers(run)
-        daemon_s = sum(a["processing_ms"] for a in answers if a["epoch"] >= (started or 0)) / 1000
         if started and finished:
+            during = [a for a in answers if started <= a["epoch"] <= finished]
+            daemon_s = sum(a["processing_ms"] for a in during) / 1000
             experiment = finished - started
             dwell = json.loads(runs[-1].read_text()).get("dwell_s")
             rows.append(
@@ -96,7 +97,7 @@ def one_configuration(number: int, test: str, config: str, play_env: dict[str, s
                 )
             )
             rows.append(
-                ("  daemons' processing (answers)", f"{daemon_s * 1000:.0f} ms in {len(answers)} answers")
+                ("  daemons' processing (answers)", f"{daemon_s * 1000:.0f} ms in {len(during)} answers")
             )
             rows.append(("  Ansible and the rest", f"{secs - experiment:.1f} s"))
         return rows
