@@ -374,6 +374,35 @@ def test_bu_to_correspondent_is_authorised_correctly():
     assert mn.node.cns[CN].state == "bound"
 
 
+def test_without_cn_ack_a_ba_135_from_the_correspondent_resynchronises():
+    """The CN keeps the last sequence number of a binding that is gone (issue 14): a restarted MN's
+    random number can be older, and the CN refuses its BU with an authenticated BA 135 even
+    without the A flag. The MN, which counted itself bound, resends with the CN's number + 1
+    (found on the twin: without this the MN believed in a binding the CN never made)."""
+    mn = make_mn(mode="ro", correspondents=(CN,), cn_ack=False)
+    mn.node.move_to(COA1)
+    (send,) = home_bus(mn)
+    mn.deliver(ba_from_ha(send.message))
+    hoti, coti = _rr_msgs(mn)
+    mn.deliver(received(SendMH(CN, HOA, HomeTest(11, hoti.cookie, b"H" * 8)), via_tunnel=True))
+    mn.deliver(received(SendMH(CN, COA1, CareOfTest(12, coti.cookie, b"C" * 8))))
+    assert mn.node.cns[CN].state == "bound"
+    bu = mn.sink.sent()[-1].message
+    assert not bu.ack
+    mn.sink.drain()
+    kbm = binding_management_key(b"H" * 8, b"C" * 8)
+    kept = (bu.seq + 1000) % 65536
+    refusal = sign(BindingAcknowledgement(status=135, seq=kept), kbm, COA1, CN)
+    assert mn.deliver(received(SendMH(CN, COA1, refusal, rh2=HOA))) == "accepted"
+    (again,) = [s.message for s in mn.sink.sent() if isinstance(s.message, BindingUpdate)]
+    assert again.seq == (kept + 1) % 65536
+    # an accepting BA while bound, or a forged 135, is still not taken
+    forged = sign(BindingAcknowledgement(status=135, seq=kept), b"x" * 20, COA1, CN)
+    assert mn.deliver(received(SendMH(CN, COA1, forged, rh2=HOA))) == "rejected:bad_authenticator"
+    late = sign(BindingAcknowledgement(status=0, seq=again.seq), kbm, COA1, CN)
+    assert mn.deliver(received(SendMH(CN, COA1, late, rh2=HOA))) == "rejected:unsolicited"
+
+
 @pytest.mark.parametrize(("status", "home", "careof"), [(136, 1, 0), (137, 0, 1), (138, 1, 1)])
 def test_expired_nonce_ba_restarts_the_right_tests(status, home, careof):
     mn = make_mn(mode="ro", correspondents=(CN,), cn_ack=True)

@@ -841,7 +841,18 @@ class MobileNode(Node):
             session.installed_coa = None
 
     def _cn_ba(self, pkt: ReceivedPacket, session: CNSession, ba: BindingAcknowledgement) -> str:
-        if session.state != RouteOptimisationState.BU_SENT or session.kbm is None or session.auth_coa is None:
+        if session.kbm is None or session.auth_coa is None:
+            return self._reject(reasons.UNSOLICITED)
+        # Without cn_ack the session counts as bound once the BU left; the CN still answers a
+        # refused BU (RFC 6275 9.5.4), and a BA 135 (it kept a newer number, 5.2.8) must make the
+        # MN resend with the CN's number + 1 instead of believing it is bound. (With cn_ack the
+        # MN waits for the answer in BU_SENT; a 135 while bound answers someone's replay.)
+        bound_refused = (
+            not self.config.cn_ack
+            and session.state == RouteOptimisationState.BOUND
+            and ba.status == BAStatus.SEQUENCE_OUT_OF_WINDOW
+        )
+        if session.state != RouteOptimisationState.BU_SENT and not bound_refused:
             return self._reject(reasons.UNSOLICITED)
         if ba.status in (
             BAStatus.EXPIRED_HOME_NONCE_INDEX,
