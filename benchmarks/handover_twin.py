@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from mvpn_lab.analysis import analyze_run  # noqa: E402
 from mvpn_lab.analysis.phases import MILESTONES  # noqa: E402
+from mvpn_lab.analysis.processing import medians  # noqa: E402
 from mvpn_lab.analysis.summary import load_paper  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -215,12 +216,11 @@ def main() -> int:
             if not hs:
                 continue
             cells = []
+            ms, kern = medians(h.daemon for h in hs), medians((h.daemon for h in hs), "kernel_ms")
             for key, phase in (("mn_bu", "bu_ha"), ("ha_ba", "ba_ha")):
-                ms = [h.daemon[key]["processing_ms"] for h in hs if key in h.daemon]
-                kern = [h.daemon[key]["kernel_ms"] for h in hs if key in h.daemon]
                 ph = [h.phases[phase] for h in hs if isinstance(h.phases.get(phase), int | float)]
-                cells += [f"{statistics.median(ms):9.1f}" if ms else f"{'-':>9}",
-                          f"{statistics.median(kern):8.1f}" if kern else f"{'-':>8}",
+                cells += [f"{ms[key]:9.1f}" if ms[key] is not None else f"{'-':>9}",
+                          f"{kern[key]:8.1f}" if kern[key] is not None else f"{'-':>8}",
                           f"{fmt(statistics.median(ph)) if ph else '-':>8}"]  # fmt: skip
             print(f"{cid:42} {way:>4} {len(hs):>3} " + " ".join(cells))
     print()

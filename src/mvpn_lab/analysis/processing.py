@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from statistics import median
 from typing import Any
 
 #: seconds after the last handover's t0 in which its answers are looked for
@@ -82,13 +83,12 @@ def daemon_views(
     return views
 
 
-def medians(views: Iterable[dict[str, Any]]) -> dict[str, float | None]:
-    """Median ``processing_ms`` of each kind of answer over ``views`` (None: none logged)."""
-    from statistics import median
-
+def medians(views: Iterable[dict[str, Any]], field: str = "processing_ms") -> dict[str, float | None]:
+    """Median ``field`` (``processing_ms``, ``kernel_ms``...) of each kind of answer over ``views``
+    (None: none logged)."""
     found: dict[str, list[float]] = {key: [] for key, _, _ in ANSWERS}
     for view in views:
         for key in found:
             if key in view:
-                found[key].append(float(view[key]["processing_ms"]))
+                found[key].append(float(view[key][field]))
     return {key: (median(values) if values else None) for key, values in found.items()}

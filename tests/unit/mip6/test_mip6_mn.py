@@ -374,18 +374,23 @@ def test_bu_to_correspondent_is_authorised_correctly():
     assert mn.node.cns[CN].state == "bound"
 
 
-def test_without_cn_ack_a_ba_135_from_the_correspondent_resynchronises():
-    """The CN keeps the last sequence number of a binding that is gone (issue 14): a restarted MN's
-    random number can be older, and the CN refuses its BU with an authenticated BA 135 even
-    without the A flag. The MN, which counted itself bound, resends with the CN's number + 1
-    (found on the twin: without this the MN believed in a binding the CN never made)."""
-    mn = make_mn(mode="ro", correspondents=(CN,), cn_ack=False)
+def _away_with_rr_tokens(mn) -> None:
+    """Away at COA1, registered with the HA, HoT (index 11, token H...) and CoT (12, C...) in."""
     mn.node.move_to(COA1)
     (send,) = home_bus(mn)
     mn.deliver(ba_from_ha(send.message))
     hoti, coti = _rr_msgs(mn)
     mn.deliver(received(SendMH(CN, HOA, HomeTest(11, hoti.cookie, b"H" * 8)), via_tunnel=True))
     mn.deliver(received(SendMH(CN, COA1, CareOfTest(12, coti.cookie, b"C" * 8))))
+
+
+def test_without_cn_ack_a_ba_135_from_the_correspondent_resynchronises():
+    """The CN keeps the last sequence number of a binding that is gone (issue 14): a restarted MN's
+    random number can be older, and the CN refuses its BU with an authenticated BA 135 even
+    without the A flag. The MN, which counted itself bound, resends with the CN's number + 1
+    (found on the twin: without this the MN believed in a binding the CN never made)."""
+    mn = make_mn(mode="ro", correspondents=(CN,), cn_ack=False)
+    _away_with_rr_tokens(mn)
     assert mn.node.cns[CN].state == "bound"
     bu = mn.sink.sent()[-1].message
     assert not bu.ack
@@ -406,12 +411,7 @@ def test_without_cn_ack_a_ba_135_from_the_correspondent_resynchronises():
 @pytest.mark.parametrize(("status", "home", "careof"), [(136, 1, 0), (137, 0, 1), (138, 1, 1)])
 def test_expired_nonce_ba_restarts_the_right_tests(status, home, careof):
     mn = make_mn(mode="ro", correspondents=(CN,), cn_ack=True)
-    mn.node.move_to(COA1)
-    (send,) = home_bus(mn)
-    mn.deliver(ba_from_ha(send.message))
-    hoti, coti = _rr_msgs(mn)
-    mn.deliver(received(SendMH(CN, HOA, HomeTest(11, hoti.cookie, b"H" * 8)), via_tunnel=True))
-    mn.deliver(received(SendMH(CN, COA1, CareOfTest(12, coti.cookie, b"C" * 8))))
+    _away_with_rr_tokens(mn)
     bu = mn.sink.sent()[-1].message
     mn.sink.drain()
     ba = BindingAcknowledgement(status=status, seq=bu.seq)

@@ -16,6 +16,7 @@ declared once here with pyroute2's own ``nlmsg`` machinery, which parses it.
 
 from __future__ import annotations
 
+import functools
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv6Address
@@ -40,7 +41,9 @@ class HaoReport:
     home_address: IPv6Address
 
 
+@functools.cache
 def _report_class() -> Any:
+    """The message class, declared once (pyroute2 is imported on first use, as netlink.py does)."""
     from pyroute2.netlink import nlmsg
 
     class xfrm_user_report(nlmsg):

@@ -215,9 +215,8 @@ def state_argv(
 FOREVER = 0xFFFFFFFF
 
 
-def address_valid_lifetime(listing: str, address: IPv6Address) -> float | None:
-    """The remaining valid lifetime in seconds of ``address`` in ``ip -j addr show`` output; None
-    when it never expires or is not listed (nothing to cap)."""
+def _address_info(listing: str, address: IPv6Address) -> dict[str, Any] | None:
+    """``address``'s entry (``addr_info``) in ``ip -j addr show`` output, or None."""
     try:
         links = json.loads(listing or "[]")
     except ValueError:
@@ -225,25 +224,23 @@ def address_valid_lifetime(listing: str, address: IPv6Address) -> float | None:
     for link in links if isinstance(links, list) else []:
         for info in link.get("addr_info", []) if isinstance(link, dict) else []:
             if isinstance(info, dict) and info.get("local") == str(address):
-                valid = info.get("valid_life_time")
-                if isinstance(valid, int) and not isinstance(valid, bool) and 0 <= valid < FOREVER:
-                    return float(valid)
-                return None
+                return info
+    return None
+
+
+def address_valid_lifetime(listing: str, address: IPv6Address) -> float | None:
+    """The remaining valid lifetime in seconds of ``address`` in ``ip -j addr show`` output; None
+    when it never expires or is not listed (nothing to cap)."""
+    valid = (_address_info(listing, address) or {}).get("valid_life_time")
+    if isinstance(valid, int) and not isinstance(valid, bool) and 0 <= valid < FOREVER:
+        return float(valid)
     return None
 
 
 def _usable_permanent(listing: str, address: IPv6Address) -> bool:
     """Whether ``ip -j addr show`` output has ``address`` added by hand and out of DAD."""
-    try:
-        links = json.loads(listing or "[]")
-    except ValueError:
-        return False
-    for link in links if isinstance(links, list) else []:
-        for info in link.get("addr_info", []) if isinstance(link, dict) else []:
-            if not isinstance(info, dict) or info.get("local") != str(address):
-                continue
-            return not any(info.get(flag) for flag in ("dynamic", "tentative", "dadfailed"))
-    return False
+    info = _address_info(listing, address)
+    return info is not None and not any(info.get(flag) for flag in ("dynamic", "tentative", "dadfailed"))
 
 
 @dataclass(frozen=True)
