@@ -13,6 +13,9 @@ Layout::
         mn.pcap, cn.pcap            the captures
         events.json                 what happened, written last: the repetition is complete
       outcome.json                  passed or not, per repetition (handover tests)
+      <config>/lab/<host>/          every host's rendered configuration and kernel state while
+                                    the configuration ran (mvpn.lab.lab_config, no key); lab-2...
+                                    when a resumed run found them changed
       daemon/<node>.jsonl           the Mobile IPv6 daemons' event logs, fetched at the end
                                     (their "answer" lines: processing times, read_answers)
       summary.json, handover.csv,   the analyser's results
@@ -46,6 +49,8 @@ EVENTS = "events.json"
 OUTCOME = "outcome.json"
 HANDOVERS = "handovers.json"
 DAEMON_LOGS = "daemon"
+#: a configuration's rendered lab configuration: ``<config>/lab/<host>/<file>``
+LAB_CONFIGS = "lab"
 #: the daemon's event that times each Mobility Header message it sent, and its fields
 ANSWER_EVENT = "answer"
 ANSWER_FIELDS = {
@@ -67,7 +72,8 @@ STEP_OPENED = "opened"  # a repetition begins (name, path)
 STEP_RECORDED = "recorded"  # a repetition is complete (name, path, events, outcome)
 STEP_FINISHED = "finished"  # the summary or outcome.json written (path, summary, files)
 STEP_JUDGED = "judged"  # the run's verdict from outcome.json (fails when a repetition failed)
-STEPS = (STEP_CREATED, STEP_RESUMED, STEP_OPENED, STEP_RECORDED, STEP_FINISHED, STEP_JUDGED)
+STEP_CONFIGURED = "configured"  # a configuration's rendered lab configuration kept (path, lab_dir)
+STEPS = (STEP_CREATED, STEP_RESUMED, STEP_OPENED, STEP_RECORDED, STEP_FINISHED, STEP_JUDGED, STEP_CONFIGURED)
 
 DIRECTIONS = ("away", "home")
 #: Run folders of schema 0 did not record a handover's direction: the playbooks of that time
@@ -120,6 +126,58 @@ def repetition_folders(run_dir):
             if REP_DIR.match(name) and os.path.isdir(os.path.join(config_dir, name)):
                 found.append((config, name))
     return found
+
+
+def lab_config_folder(run_dir, configuration, files):
+    """Where a configuration's rendered lab configuration ``files`` ({host: {name: text}}) goes, and
+    whether it is there already: ``<config>/lab``, or when that holds other content (a resumed run
+    whose lab changed), the first of ``lab-2``, ``lab-3``... that is free or holds the same. Never a
+    folder with other content: nothing in a run folder is overwritten."""
+    base = os.path.join(str(run_dir), configuration)
+    for n in range(1, 100):
+        folder = os.path.join(base, LAB_CONFIGS if n == 1 else "%s-%d" % (LAB_CONFIGS, n))
+        if not os.path.lexists(folder):
+            return folder, False
+        if _holds(folder, files):
+            return folder, True
+    raise SchemaError("%s: no free lab configuration folder (lab .. lab-99 taken)" % base)
+
+
+def _holds(folder, files):
+    found = {}
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            rel = os.path.relpath(os.path.join(root, name), folder)
+            with open(os.path.join(root, name), "rb") as handle:
+                found[rel] = handle.read()
+    want = {
+        "%s/%s" % (host, name): text.encode("utf-8")
+        for host, entries in files.items()
+        for name, text in entries.items()
+    }
+    return found == want
+
+
+def check_lab_configs(files):
+    """Raise SchemaError unless ``files`` is {host: {file name: text}} with plain names."""
+    if not isinstance(files, dict) or not files:
+        raise SchemaError("lab_configs: expected {host: {file name: text}}, got %r" % (files,))
+    for host, entries in files.items():
+        if not _plain_name(host):
+            raise SchemaError("lab_configs: expected a host name, got %r" % (host,))
+        if not isinstance(entries, dict):
+            raise SchemaError("lab_configs.%s: expected {file name: text}, got %r" % (host, entries))
+        for name, text in entries.items():
+            if not _plain_name(name):
+                raise SchemaError("lab_configs.%s: expected a plain file name, got %r" % (host, name))
+            if not isinstance(text, str):
+                raise SchemaError(
+                    "lab_configs.%s.%s: expected text, got %s" % (host, name, type(text).__name__)
+                )
+
+
+def _plain_name(name):
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
 
 
 def daemon_logs(run_dir):

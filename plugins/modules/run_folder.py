@@ -15,7 +15,8 @@ description:
     C(outcome.json) (each with C(schema_version)) live in the collection's C(module_utils/runfolder.py);
     the experiment runner and the analyser read through the same file.
   - Every result has RV(mvpn_run_step), the step of the run it is (C(created), C(resumed), C(opened),
-    C(recorded), C(finished), C(judged)); C(mvpn-lab run) follows a run by this key in Ansible's events.
+    C(recorded), C(finished), C(judged), C(configured)); C(mvpn-lab run) follows a run by this key in
+    Ansible's events.
   - With O(state=started), creates C(BASE/TEST/UTC-TIMESTAMP/) and writes C(manifest.json). A folder is
     never reused; if the timestamp's folder exists, a suffix C(-2), C(-3)... is added.
   - With O(state=resumed), reopens an interrupted run folder O(path) of test O(test). A repetition
@@ -33,6 +34,11 @@ description:
     O(outcome_from_events=true) the summary is built from the repetitions' C(events.json) files.
   - With O(state=judged), reads C(outcome.json) and fails, naming them, when a repetition of the plan
     failed or is missing.
+  - With O(state=configured), keeps the rendered lab configuration of configuration O(configuration)
+    (O(lab_configs), what M(mvpn.lab.lab_config) returned on each host) as C(CONFIG/lab/HOST/FILE). If
+    C(CONFIG/lab) holds the same files, nothing changes; if it holds others (a resumed run whose lab
+    changed), they go to C(CONFIG/lab-2) (C(-3)...): nothing is overwritten. O(state=finished) lists
+    them with their sha256 in C(manifest.json) like every file of the run folder.
   - "Runs on the controller: use it with C(delegate_to: localhost)."
 version_added: 0.1.0
 author:
@@ -41,9 +47,10 @@ options:
   state:
     description:
       - Start a run (new folder and manifest), resume an interrupted one (set aside its incomplete
-        repetitions), open or record one repetition, finish the run (summary and checksums) or judge it.
+        repetitions), open or record one repetition, finish the run (summary and checksums), judge it,
+        or keep a configuration's rendered lab configuration.
     type: str
-    choices: [started, resumed, opened, recorded, finished, judged]
+    choices: [started, resumed, opened, recorded, finished, judged, configured]
     default: started
   base:
     description: Folder under which runs are kept, one sub-folder per test.
@@ -144,6 +151,13 @@ options:
   title:
     description: With O(state=judged), how the verdict names the test (default its C(test)), e.g. C(Test 2).
     type: str
+  lab_configs:
+    description:
+      - With O(state=configured), host to its files (file name to text), the
+        RV(mvpn.lab.lab_config#module:files) of each host; hosts with no files are left out. Names are
+        plain file names.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: none
@@ -232,7 +246,8 @@ RETURN = r"""
 mvpn_run_step:
   description:
     - The step of the run this result is, for readers of Ansible's events (the experiment runner).
-    - C(created) (state started), C(resumed), C(opened), C(recorded), C(finished) or C(judged).
+    - C(created) (state started), C(resumed), C(opened), C(recorded), C(finished), C(judged) or
+      C(configured).
   returned: always, also when the module fails after reading its options
   type: str
   sample: recorded
@@ -248,6 +263,11 @@ daemon_logs:
   returned: when state is started or resumed
   type: str
   sample: /home/lab/mvpn-lab/results/test2_wlan/20261126T184501Z/daemon
+lab_dir:
+  description: With O(state=configured), the folder that holds the configuration's lab configuration.
+  returned: when state is configured
+  type: str
+  sample: /home/lab/results/test2_wlan/20261126T184501Z/mip6-bt_ipsec-none_md-l2/lab
 name:
   description: With O(state=opened) and O(state=recorded), the repetition, C(CONFIG/rep-NN).
   returned: when state is opened or recorded
@@ -352,6 +372,7 @@ STEP = {
     "recorded": schema.STEP_RECORDED,
     "finished": schema.STEP_FINISHED,
     "judged": schema.STEP_JUDGED,
+    "configured": schema.STEP_CONFIGURED,
 }
 
 
@@ -545,6 +566,35 @@ def record(run):
     run.exit(changed=True, path=p["path"], name=name, rep_path=rep_path, events=events, outcome=outcome)
 
 
+def configured(run):
+    """Keep a configuration's rendered lab configuration: ``CONFIG/lab/HOST/FILE`` (never overwritten)."""
+    p = run.p
+    run.require("path", "configuration", "lab_configs")
+    config = p["configuration"]
+    if "/" in config or config.startswith(".") or not config.strip():
+        run.fail(
+            "configuration: expected a configuration id (no '/', not starting with '.'), got %r" % config
+        )
+    run.manifest()
+    files = {host: entries for host, entries in p["lab_configs"].items() if entries}
+    try:
+        schema.check_lab_configs(files)
+        folder, there = schema.lab_config_folder(p["path"], config, files)
+    except schema.SchemaError as exc:
+        run.fail("%s" % exc)
+    if not there:
+        for host, entries in sorted(files.items()):
+            host_dir = os.path.join(folder, host)
+            try:
+                os.makedirs(host_dir)
+                for name, text in sorted(entries.items()):
+                    with open(os.path.join(host_dir, name), "x", encoding="utf-8") as handle:
+                        handle.write(text)
+            except OSError as exc:
+                run.fail("path: cannot write %s: %s" % (host_dir, schema.one_line(exc)))
+    run.exit(changed=not there, path=p["path"], lab_dir=folder)
+
+
 def checked_summary_file(run):
     name = run.p["summary_file"]
     if not name or os.path.basename(name) != name or name in (".", "..", schema.MANIFEST):
@@ -634,6 +684,7 @@ def main():
             summary_file=dict(type="str", default="summary.json"),
             outcome_from_events=dict(type="bool", default=False),
             title=dict(type="str"),
+            lab_configs=dict(type="dict", default={}),
         ),
         supports_check_mode=False,
     )
@@ -649,6 +700,8 @@ def main():
         record(run)
     elif state == "judged":
         judge(run)
+    elif state == "configured":
+        configured(run)
     else:
         finish(run)
 

@@ -26,6 +26,11 @@ from mvpn_lab.errors import LabError
 NAMESPACE = "ansible_collections.mvpn.lab"
 
 
+def collection_bases() -> list[Path]:
+    """The folders that may hold ``ansible_collections/mvpn/lab``, in the order they are tried."""
+    return _candidates()
+
+
 def _candidates() -> list[Path]:
     package = Path(__file__).resolve().parent  # <root>/src/mvpn_lab in a checkout
     found = [package.parents[1] / "collections"]
@@ -62,3 +67,9 @@ def module_utils(name: str) -> ModuleType:
             raise
     _make_importable()
     return importlib.import_module(qualified)
+
+
+def filter_plugin(name: str) -> ModuleType:
+    """``plugins/filter/NAME.py`` of the collection, as a module."""
+    module_utils("runfolder")  # makes the collection importable, as module_utils() finds it
+    return importlib.import_module(f"{NAMESPACE}.plugins.filter.{name}")

@@ -30,9 +30,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def run_logged(
-    name: str, argv: list[str], timeout: float, env: dict[str, str] | None = None, *, stamp: bool = False
+    name: str,
+    argv: list[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+    *,
+    stamp: bool = False,
+    cwd: Path = ROOT,
 ) -> tuple[int, str]:
-    """Run a long command from the repository root, its output into tests/output/NAME.log.
+    """Run a long command from the repository root (or ``cwd``), its output into tests/output/NAME.log.
 
     With ``stamp`` every line starts with the seconds since the start (``[  123.4] ``), so a
     slow step shows in the log.
@@ -43,7 +49,7 @@ def run_logged(
     with log.open("w") as fh:
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=subprocess.PIPE if stamp else fh,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

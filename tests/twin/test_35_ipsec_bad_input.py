@@ -28,7 +28,8 @@ def _digest() -> str:
 
 
 def _sa_count() -> int:
-    proc = cli("vlab", "ssh", "--host", "mn", "--", "ip -6 xfrm state list proto esp | grep -c '^src' || true")
+    count = "ip -6 xfrm state list proto esp | grep -c '^src' || true"
+    proc = cli("vlab", "ssh", "--host", "mn", "--", count)
     return int(proc.stdout.strip() or 0)
 
 

@@ -14,7 +14,9 @@ import json
 import os
 import subprocess
 
-from conftest import BIN, cli, run_logged, tail
+from conftest import BIN, ROOT, cli, run_logged, tail
+
+from mvpn_lab.vlab.machine import default_lab
 
 REPETITIONS = int(os.environ.get("MVPN_TEST2_REPETITIONS", "1"))
 ALL = [
@@ -137,6 +139,7 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
     assert all(len(r["handovers"]) == 2 and r["transfer"]["sha256_ok"] for r in details["reps"])
     print((run / "handover.csv").read_text())
     check_daemon_times_against_the_capture(run, details)
+    check_the_run_can_be_reproduced(run, manifest, ids)
 
     # the daemon's traffic on the air: tshark finds no malformed IPv6 packet, our decoder every
     # checksum good; route optimisation shows the return routability messages. With signalling
@@ -178,6 +181,51 @@ def test_test2_handovers_keep_the_download_alive_and_analyse(twin, tmp_path):
         records = [json.loads(line) for line in decoded.stdout.splitlines()]
         assert all(r["checksum_ok"] for r in records), (config, decoded.stderr[-2000:])
         assert records or (signalling and "mip6-bt" in config), config
+
+
+def check_the_run_can_be_reproduced(run, manifest, ids) -> None:
+    """Issue 17: the manifest names the code (the checkout's commit), each configuration's folder
+    holds every host's rendered configuration as it ran, listed with its sha256 and without a key,
+    and ``mvpn-lab rerun`` runs the same plan again into a new run folder."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert manifest["code"]["commit"] == head.stdout.strip() and isinstance(manifest["code"]["dirty"], bool)
+    assert manifest["code"]["installed"] is False
+    assert manifest["inventory"]["model"]["ssids"]["home"] == "LOCAL"
+    import yaml
+
+    keys = yaml.safe_load(default_lab().ipsec_keys.read_text())["mvpn_ipsec_keys"]
+    secrets = [str(v).lower().removeprefix("0x") for sa in keys.values() for k, v in sa.items() if k != "spi"]
+    rows = {row["id"]: row for row in manifest["configurations"]}
+    for config in ids:
+        lab = run / config / "lab"
+        expected = {
+            "mn": {"wpa_supplicant.conf", "mip6.yml", "xfrm-state.txt", "xfrm-policy.txt", "ip-addr.txt"},
+            "ha": {"hostapd.conf", "radvd.conf", "mip6.yml", "xfrm-policy.txt", "ip-route.txt"},
+            "fn": {"hostapd.conf", "radvd.conf"},
+            "cn": {"apache2.conf", "xfrm-state.txt"},
+            "impair": {"qdisc.txt", "topology.yml"},
+        }
+        for host, names in expected.items():
+            present = {p.name for p in (lab / host).iterdir()}
+            assert names <= present, (config, host, sorted(present))
+            for path in (lab / host).iterdir():
+                text = path.read_text()
+                rel = str(path.relative_to(run))
+                assert hashlib.sha256(text.encode()).hexdigest() == manifest["files"][rel], rel
+                assert not [s for s in secrets if s in text.lower()], f"a key of the lab in {rel}"
+        mip6 = yaml.safe_load((lab / "mn" / "mip6.yml").read_text())
+        assert mip6["mode"] == rows[config]["mip6"], mip6  # the configuration's, not site.yml's
+        if rows[config]["ipsec"] != "none":
+            spi = rows[config]["esp_spis"][0]
+            assert f"spi {spi}" in (lab / "mn" / "xfrm-state.txt").read_text()
+    again = run.parent.parent / "rerun"
+    proc = cli("rerun", str(run), "--no-provision", "--results-dir", str(again), timeout=3600)
+    assert proc.returncode == 0, tail(proc.stdout + proc.stderr, 60)
+    (second,) = sorted((again / "test2_wlan").iterdir())
+    rerun = json.loads((second / "manifest.json").read_text())
+    assert [c["id"] for c in rerun["configurations"]] == ids
+    assert rerun["repetitions"] == manifest["repetitions"] and rerun["code"] == manifest["code"]
+    assert json.loads((second / "outcome.json").read_text())["repetitions"]
 
 
 def check_daemon_times_against_the_capture(run, details) -> None:

@@ -25,6 +25,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(options)
 
 
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from mvpn_lab.runner.run import rerun
+
+    return rerun(
+        args.run_dir, inventory=args.inventory, provision=args.provision, results_dir=args.results_dir
+    )
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
@@ -64,7 +72,7 @@ def register(subparsers: Any) -> None:
         "--results-dir",
         type=Path,
         metavar="DIR",
-        help="write the run folder under DIR/TEST/ (default: results/ in the checkout)",
+        help="write the run folder under DIR/TEST/ (default: results/ of the current directory)",
     )
     parser.add_argument(
         "--no-provision",
@@ -73,3 +81,24 @@ def register(subparsers: Any) -> None:
         help="do not run site.yml first (mvpn_provision=false)",
     )
     parser.set_defaults(func=cmd_run)
+
+    again = subparsers.add_parser(
+        "rerun",
+        help="run a handover test's run folder again: the same configurations and repetitions",
+        description="Read RUN_DIR/manifest.json (test, configurations, repetitions, the code version) and "
+        "run the same plan again into a new run folder beside it (or under --results-dir). A configuration "
+        "whose settings in playbooks/vars/handover_matrix.yml differ from the recorded ones is refused, "
+        "naming the field; a different commit is named in a note. Exit codes as mvpn-lab run.",
+    )
+    again.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a handover test's run folder")
+    again.add_argument("-i", "--inventory", metavar="INVENTORY", help="inventory (default: ansible.cfg's)")
+    again.add_argument(
+        "--results-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the new run folder under DIR/TEST/ (default: the results folder RUN_DIR is in)",
+    )
+    again.add_argument(
+        "--no-provision", dest="provision", action="store_false", help="do not run site.yml first"
+    )
+    again.set_defaults(func=cmd_rerun)

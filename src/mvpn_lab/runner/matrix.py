@@ -73,22 +73,27 @@ def _load_yaml(path: Path) -> Any:
         raise LabError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
 
 
-def read_matrix(root: Path) -> list[str]:
-    """The configuration ids of ``mvpn_handover_configurations``, in file order."""
+def read_matrix_rows(root: Path) -> dict[str, dict[str, Any]]:
+    """The rows of ``mvpn_handover_configurations`` by id, in file order."""
     path = root / MATRIX_FILE
     data = _load_yaml(path)
     rows = data.get(MATRIX_VARIABLE) if isinstance(data, dict) else None
     if not isinstance(rows, list) or not rows:
         raise LabError(f"{path}: expected a non-empty list {MATRIX_VARIABLE}")
-    ids: list[str] = []
+    found: dict[str, dict[str, Any]] = {}
     for number, row in enumerate(rows, 1):
         rid = row.get("id") if isinstance(row, dict) else None
         if not isinstance(rid, str) or not rid:
             raise LabError(f"{path}: {MATRIX_VARIABLE}[{number}] has no id")
-        if rid in ids:
+        if rid in found:
             raise LabError(f"{path}: {MATRIX_VARIABLE}: id {rid!r} appears twice")
-        ids.append(rid)
-    return ids
+        found[rid] = dict(row)
+    return found
+
+
+def read_matrix(root: Path) -> list[str]:
+    """The configuration ids of ``mvpn_handover_configurations``, in file order."""
+    return list(read_matrix_rows(root))
 
 
 def _is_template(value: Any) -> bool:

@@ -34,7 +34,14 @@ from mvpn_lab.errors import LabError
 from mvpn_lab.runner import rundir
 from mvpn_lab.runner.display import Display, print_report
 from mvpn_lab.runner.events import EventTracker, RepetitionDone, RunFolder, StepStarted, TaskFailed
-from mvpn_lab.runner.matrix import Plan, canonical_test, plan_from_options, read_matrix, variable
+from mvpn_lab.runner.matrix import (
+    Plan,
+    canonical_test,
+    plan_from_options,
+    read_matrix,
+    read_matrix_rows,
+    variable,
+)
 from mvpn_lab.runner.project import find_root
 
 EXIT_OK = 0
@@ -83,8 +90,9 @@ def extravars(
         "mvpn_provision": provision,
         "mvpn_handover_resume": str(resume) if resume is not None else "",
     }
-    if results_dir is not None:
-        out["mvpn_results_dir"] = str(results_dir.expanduser().resolve())
+    if resume is None:  # a resumed run keeps its folder; a new one goes under results/ of the cwd
+        base = results_dir if results_dir is not None else Path("results")
+        out["mvpn_results_dir"] = str(base.expanduser().resolve())
     return out
 
 
@@ -176,11 +184,17 @@ class Interrupt:
 def envvars(root: Path) -> dict[str, str]:
     """The playbook's environment on top of ours.
 
-    The checkout's ansible.cfg; host keys stay checked (ansible-runner turns checking off unless
+    The checkout's ansible.cfg (an installed collection has none: the user's ANSIBLE_CONFIG, else
+    the ansible.cfg of the directory mvpn-lab runs in, since ansible-runner runs the playbook in the
+    collection's folder); host keys stay checked (ansible-runner turns checking off unless
     ANSIBLE_HOST_KEY_CHECKING is set); and the ansible-playbook beside this Python (the project's
     venv) comes first on PATH, so the pinned ansible-core runs even when the venv is not activated.
     """
-    env = {"ANSIBLE_CONFIG": str(root / "ansible.cfg")}
+    env: dict[str, str] = {}
+    if (root / "ansible.cfg").is_file():
+        env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
+    elif "ANSIBLE_CONFIG" not in os.environ and (Path.cwd() / "ansible.cfg").is_file():
+        env["ANSIBLE_CONFIG"] = str(Path.cwd() / "ansible.cfg")
     if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
         env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
     bindir = Path(sys.executable).parent
@@ -319,3 +333,48 @@ def run(
         resume_hint=resume_command(prepared, run_dir) if run_dir is not None else None,
     )
     return EXIT_OK if playbook_ok and outcome is not None and outcome.ok else EXIT_FAILED
+
+
+def _code_line(code: dict[str, Any]) -> str:
+    commit = code.get("commit")
+    if not commit:
+        return f"collection {code.get('collection', '?')} (no commit recorded)"
+    return f"commit {str(commit)[:12]}{' with uncommitted changes' if code.get('dirty') else ''}"
+
+
+def rerun(
+    run_dir: Path,
+    inventory: str | None = None,
+    provision: bool = True,
+    results_dir: Path | None = None,
+    root: Path | None = None,
+    err: Console | None = None,
+) -> int:
+    """``mvpn-lab rerun``: the plan of ``run_dir`` again, into a new run folder (beside it unless
+    ``results_dir``); the configurations must still mean what they meant (rundir.rerun_plan)."""
+    root = root or find_root()
+    err = err or Console(stderr=True, highlight=False)
+    run_dir = run_dir.expanduser().resolve()
+    again = rundir.rerun_plan(run_dir, read_matrix_rows(root))
+    if again.code:
+        ours = {"commit": None, "dirty": None}
+        try:
+            from mvpn_lab.collection import filter_plugin
+
+            ours = filter_plugin("provenance").code_version(str(root / "playbooks"))
+        except Exception:  # the note below is information only; the run does not depend on it
+            pass
+        if (again.code.get("commit"), again.code.get("dirty")) != (ours.get("commit"), ours.get("dirty")):
+            err.print(
+                Text(f"note: {run_dir.name} ran {_code_line(again.code)}; this is {_code_line(ours)}"),
+                soft_wrap=True,
+            )
+    options = Options(
+        test=again.test,
+        reps=str(again.plan.repetitions),
+        configs=list(again.plan.configurations),
+        inventory=inventory,
+        provision=provision,
+        results_dir=results_dir if results_dir is not None else again.base,
+    )
+    return run(options, root=root, err=err)

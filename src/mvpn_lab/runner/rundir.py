@@ -71,6 +71,62 @@ def resume_plan(run_dir: Path, test: str, matrix: Sequence[str]) -> Plan:
     return plan
 
 
+#: what the playbook adds to a matrix row in the manifest (mvpn.lab.with_esp_spis, the test's profile)
+RECORDED_ONLY = ("esp_spis", "signalling_spis", "profile")
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """What ``mvpn-lab rerun`` reads from a run folder: the test, its plan and the code it ran."""
+
+    test: str
+    plan: Plan
+    code: dict[str, Any]
+    base: Path
+
+
+def rerun_plan(run_dir: Path, rows: dict[str, dict[str, Any]]) -> Rerun:
+    """The test and plan of ``run_dir`` to run again; a configuration whose row in today's matrix
+    differs from the recorded one is a one-line error naming the field (same id, other settings)."""
+    from mvpn_lab.runner.matrix import canonical_test
+
+    runfolder = schema()
+    if not run_dir.is_dir():
+        raise LabError(f"RUN_DIR: {run_dir} is not a folder")
+    try:
+        manifest, _notes = runfolder.read_manifest(run_dir)
+    except runfolder.SchemaError as exc:
+        raise LabError(f"RUN_DIR: {exc}") from None
+    try:
+        test = canonical_test(str(manifest.get("test")))
+    except LabError:
+        raise LabError(
+            f"RUN_DIR: {run_dir} is a run of {manifest.get('test')!r}; mvpn-lab rerun reruns handover "
+            "tests (Test 1: ansible-playbook playbooks/test1_validation.yml)"
+        ) from None
+    plan = plan_of(manifest, test)
+    if plan is None:
+        raise LabError(
+            f"RUN_DIR: {run_dir / runfolder.MANIFEST} has no plan (configurations with ids, repetitions)"
+        )
+    for recorded in manifest["configurations"]:
+        cid = recorded["id"]
+        if cid not in rows:
+            raise LabError(
+                f"configurations: {cid} of {run_dir} is not in playbooks/vars/handover_matrix.yml any more"
+            )
+        was = {k: v for k, v in recorded.items() if k not in RECORDED_ONLY}
+        now = rows[cid]
+        for key in sorted(set(was) | set(now)):
+            if was.get(key) != now.get(key):
+                raise LabError(
+                    f"configurations: {cid}.{key} was {was.get(key)!r} in {run_dir}, the matrix now says "
+                    f"{now.get(key)!r}; check out the recorded commit to rerun it"
+                )
+    code = manifest.get("code")
+    return Rerun(test, plan, code if isinstance(code, dict) else {}, run_dir.parent.parent)
+
+
 def completed(run_dir: Path | None, plan: Plan) -> set[str]:
     """The repetitions of the plan whose folder holds events.json."""
     if run_dir is None:

@@ -115,5 +115,18 @@ def test_the_checkout_is_found_from_the_package_or_the_current_directory(tmp_pat
     assert project.is_root(project.find_root())
     monkeypatch.setattr(project, "__file__", str(tmp_path / "site" / "mvpn_lab" / "runner" / "project.py"))
     assert project.find_root(ROOT / "playbooks" / "vars") == ROOT
-    with pytest.raises(LabError, match="cannot find the mvpn-lab checkout"):
+    with pytest.raises(LabError, match=r"cannot find the mvpn\.lab collection: no checkout"):
         project.find_root(tmp_path)
+
+
+def test_without_a_checkout_the_installed_collection_is_run(tmp_path, monkeypatch):
+    import mvpn_lab.collection
+
+    monkeypatch.setattr(project, "__file__", str(tmp_path / "site" / "mvpn_lab" / "runner" / "project.py"))
+    installed = tmp_path / "collections" / "ansible_collections" / "mvpn" / "lab"
+    (installed / "playbooks").mkdir(parents=True)
+    monkeypatch.setattr(mvpn_lab.collection, "collection_bases", lambda: [tmp_path / "collections"])
+    with pytest.raises(LabError, match="no installed collection"):  # playbooks/ but no MANIFEST.json
+        project.find_root(tmp_path / "elsewhere")
+    (installed / "MANIFEST.json").write_text("{}")
+    assert project.find_root(tmp_path / "elsewhere") == installed

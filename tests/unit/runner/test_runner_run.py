@@ -36,7 +36,8 @@ def error_line(capsys) -> str:
     return lines[0].removeprefix("mvpn-lab: error: ")
 
 
-def test_defaults(fake_playbook, capsys, run_dir):
+def test_defaults(fake_playbook, capsys, run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run folder goes under results/ of the directory mvpn-lab runs in
     assert main(["run", "test2", "--quick"]) == 0
     (call,) = fake_playbook.calls
     assert call["project_dir"] == str(ROOT)
@@ -51,6 +52,7 @@ def test_defaults(fake_playbook, capsys, run_dir):
         "mvpn_test2_only": [f"^{i}$" for i in IDS],
         "mvpn_provision": True,
         "mvpn_handover_resume": "",
+        "mvpn_results_dir": str(tmp_path / "results"),
     }
     assert not Path(call["private_data_dir"]).exists()
     captured = capsys.readouterr()
@@ -78,6 +80,7 @@ def test_extra_variables(fake_playbook, capsys, argv, number, reps, ids, provisi
         f"mvpn_test{number}_only": [f"^{i}$" for i in ids],
         "mvpn_provision": provision,
         "mvpn_handover_resume": "",
+        "mvpn_results_dir": str(Path.cwd() / "results"),
     }
     assert len(rep_lines(capsys.readouterr().err)) == reps * len(ids)
 
@@ -428,3 +431,63 @@ def test_a_second_ctrl_c_or_the_grace_period_cancels(
     assert main(["run", "test2", "--quick"]) == 130
     assert deaf.poll() is None  # still there: ansible-runner's SIGKILL is what stops it
     assert capsys.readouterr().err.splitlines()[-1] == HINT
+
+
+def _recorded_run(base: Path, test: str, ids: list[str], reps: int, **changes: object) -> Path:
+    """A run folder whose manifest records the matrix's rows as the playbook does (with the SPIs and
+    the test's profile that the playbook adds), optionally with a row's field changed."""
+    from mvpn_lab.runner.matrix import read_matrix_rows
+
+    from .conftest import RUN, schema
+
+    rows = read_matrix_rows(ROOT)
+    configurations = [{**rows[i], "profile": "umts", "esp_spis": ["0x00001001", "0x00001002"]} for i in ids]
+    for key, value in changes.items():
+        configurations[0][key] = value
+    run_dir = base / test / RUN
+    run_dir.mkdir(parents=True)
+    content = {
+        "configurations": configurations,
+        "repetitions": reps,
+        "code": {"collection": "0.1.0", "package": "0.1.0", "commit": "0" * 40, "dirty": True},
+    }
+    manifest = schema.new_manifest(content, test, RUN, "2026-11-26T18:00:00Z")
+    schema.write_json(str(run_dir / "manifest.json"), manifest)
+    return run_dir
+
+
+def test_rerun_runs_the_recorded_plan_again_beside_it(fake_playbook, capsys, tmp_path):
+    old = _recorded_run(tmp_path / "old", "test4_umts", [A, B], 3)
+    assert main(["rerun", str(old), "--no-provision"]) == 0
+    (call,) = fake_playbook.calls
+    assert call["playbook"] == "playbooks/test4_umts.yml"
+    assert call["extravars"] == {
+        "mvpn_test4_repetitions": 3,
+        "mvpn_test4_only": [f"^{A}$", f"^{B}$"],
+        "mvpn_provision": False,
+        "mvpn_handover_resume": "",
+        "mvpn_results_dir": str(tmp_path / "old"),
+    }
+    err = capsys.readouterr().err
+    assert f"note: {old.name} ran commit 000000000000 with uncommitted changes; this is " in err
+
+
+def test_rerun_refuses_a_configuration_the_matrix_now_defines_otherwise(fake_playbook, capsys, tmp_path):
+    old = _recorded_run(tmp_path / "old", "test2_wlan", [A], 1, mip6="other")
+    assert main(["rerun", str(old)]) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"configurations: {A}.mip6 was 'other' in {old}, the matrix now says ")
+    assert not fake_playbook.calls
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda base: base / "missing", "RUN_DIR: "),
+        (lambda base: _recorded_run(base, "test1_validation", [A], 1), "RUN_DIR: "),
+    ],
+)
+def test_rerun_bad_run_folders_are_one_line(fake_playbook, capsys, tmp_path, make, expected):
+    assert main(["rerun", str(make(tmp_path))]) == 2
+    assert error_line(capsys).startswith(expected)
+    assert not fake_playbook.calls
