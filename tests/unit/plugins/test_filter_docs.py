@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parents[3]
 FILTER_DIR = ROOT / "plugins" / "filter"
 COLLECTIONS = ROOT / "collections"
 
+# The types ansible-test's documentation schema accepts for plugins other than modules. Its
+# validate-modules test skips filters (several in one file), so nothing else checks them.
+SCALAR_TYPES = {"boolean", "bool", "integer", "int", "float", "str", "string", "path", "raw"}
+RETURN_TYPES = SCALAR_TYPES | {"list", "dict", "dictionary"}
+OPTION_TYPES = RETURN_TYPES | {"none", "tmp", "temppath", "tmppath", "pathspec", "pathlist"}
+
 
 def _filters():
     """{filter name: function} of every FilterModule in plugins/filter."""
@@ -83,6 +89,13 @@ def test_every_documentation_file_belongs_to_a_filter():
     assert not orphans, f"documentation for no filter: {', '.join(orphans)}"
 
 
+def _walk(specs, children, where=""):
+    """(dotted name, spec) of every entry of ``specs`` and of their ``children`` (suboptions, contains)."""
+    for key, spec in (specs or {}).items():
+        yield where + key, spec
+        yield from _walk(spec.get(children), children, where + key + ".")
+
+
 def _positional(doc):
     return [part.strip() for part in str(doc.get("positional", "")).split(",") if part.strip()]
 
@@ -101,6 +114,16 @@ def test_ansible_doc_prints_the_filter_documentation(docs, name):
     assert doc.get("author")
     examples = entry.get("examples") or ""
     assert f"mvpn.lab.{name}" in examples, f"EXAMPLES do not use mvpn.lab.{name}"
+    for key, spec in _walk(doc.get("options"), "suboptions"):
+        assert spec.get("description"), f"{name}: option {key} has no description"
+        assert spec.get("type", "str") in OPTION_TYPES, f"{name}: option {key} has type {spec['type']!r}"
+        assert spec.get("elements", "str") in RETURN_TYPES, f"{name}: option {key}'s elements"
+    for key, spec in _walk(entry.get("return"), "contains"):
+        assert spec.get("description"), f"{name}: return value {key} has no description"
+        assert spec.get("type", "str") in RETURN_TYPES, (
+            f"{name}: return value {key} has type {spec['type']!r}"
+        )
+        assert spec.get("elements", "str") in RETURN_TYPES, f"{name}: return value {key}'s elements"
     value = (entry.get("return") or {}).get("_value")
     assert value and value.get("description") and value.get("type"), (
         "RETURN: _value needs a description and a type"
