@@ -67,7 +67,7 @@ def impairment_directions(
 ) -> list[dict[str, Any]]:
     """The ``mvpn.lab.netem`` parameters of the uplink and the downlink, in that order.
 
-    The ``wlan`` profile (and any profile without rates) means no impairment: both directions
+    A profile with neither rate (the shipped ``wlan``) means no impairment: both directions
     come back with ``state: absent``. With ``serialized`` (netem's own rate, and Click's links)
     every packet also waits its transmission time, so a ``reference_frame_bytes`` frame's is taken
     off the RTT; a token bucket (``serialized=False``, the ``tbf`` shaper) lets a lone packet
