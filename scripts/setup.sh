@@ -7,9 +7,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${MVPN_VENV:-$here/.venv}
 
 # qemu-system-x86 runs the twin, mmdebstrap builds its image, mke2fs (e2fsprogs)
-# writes the disk, ssh reaches it; tshark and tcpdump read captures in the tests.
+# writes the disk, ssh reaches it; tshark and tcpdump read captures in the tests; chromium and
+# chromium-driver open report.html in a headless browser in the unit tests.
 packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client tshark tcpdump
-          python3 python3-venv git ca-certificates)
+          python3 python3-venv git ca-certificates chromium chromium-driver)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,5 +1,6 @@
-"""The ``mvpn-lab`` command line.
+"""Mobile VPN lab (Mobile IPv6 + IPsec): virtual twin, handover tests, MIPv6 daemon, analysis and reports.
 
+The ``mvpn-lab`` command line (its first docstring line is the one-line description of --help).
 Each subsystem owns its sub-commands: a module with a ``register(subparsers)``
 function that adds its parsers and sets ``func`` on them. ``func(args)``
 returns the process exit code.
@@ -22,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "mvpn_lab.analysis.cli",
     "mvpn_lab.mip6.cli",
     "mvpn_lab.keys",
+    "mvpn_lab.topology",
 )
 
 

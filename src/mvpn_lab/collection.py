@@ -3,7 +3,9 @@
 Some contracts have their one owner in the collection's ``plugins/module_utils/`` because the
 modules that run on lab hosts (or on the controller, delegated) need them too: the run folder's
 schema, the repetition's pass rule, the cipher suites' key lengths. The package imports those
-files as ``ansible_collections.mvpn.lab.plugins.module_utils.NAME``, never by file path.
+files as ``ansible_collections.mvpn.lab.plugins.module_utils.NAME``, never by file path. Filter
+plugins that compute what the package shows too (the lab model) are imported the same way, as
+``ansible_collections.mvpn.lab.plugins.filter.NAME`` (:func:`filter_plugin`).
 
 Where the collection is found, first hit wins:
 1. already importable (ansible-core's collection loader is active, or a path is set up);
@@ -59,7 +61,16 @@ def _make_importable() -> None:
 
 def module_utils(name: str) -> ModuleType:
     """``plugins/module_utils/NAME.py`` of the collection, as a module."""
-    qualified = f"{NAMESPACE}.plugins.module_utils.{name}"
+    return _plugin_module("module_utils", name)
+
+
+def filter_plugin(name: str) -> ModuleType:
+    """``plugins/filter/NAME.py`` of the collection, as a module (it imports ansible-core)."""
+    return _plugin_module("filter", name)
+
+
+def _plugin_module(kind: str, name: str) -> ModuleType:
+    qualified = f"{NAMESPACE}.plugins.{kind}.{name}"
     try:
         return importlib.import_module(qualified)
     except ModuleNotFoundError as exc:

@@ -19,6 +19,8 @@ from mvpn_lab.analysis import figures
 from mvpn_lab.analysis.analyze import RunAnalysis
 from mvpn_lab.analysis.phases import MILESTONES, RO_ONLY
 from mvpn_lab.analysis.summary import describe, summarize
+from mvpn_lab.analysis.topology_graph import draw_topology
+from mvpn_lab.errors import LabError
 from mvpn_lab.vocabulary import DIRECTIONS
 
 PHASE_HEADERS = [figures.PHASE_LABELS[m] for m in MILESTONES]
@@ -127,6 +129,9 @@ code{background:#f4f4f4;padding:0 3px}
 """
 
 
+_MIME = {".png": "image/png", ".svg": "image/svg+xml"}
+
+
 def render_html(blocks: Sequence[Block], title: str) -> str:
     out = [
         "<!DOCTYPE html>",
@@ -150,8 +155,9 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
             out.append("</tbody></table>")
         elif isinstance(block, Figure):
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")
+            mime = _MIME.get(block.path.suffix.lower(), "image/png")
             out.append(
-                f'<figure><img alt="{html.escape(block.caption)}" src="data:image/png;base64,{data}">'
+                f'<figure><img alt="{html.escape(block.caption)}" src="data:{mime};base64,{data}">'
                 f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
             )
     out.append("</body></html>")
@@ -162,6 +168,31 @@ def _inline(text: str) -> str:
     """Escape, then turn `code` spans into <code>."""
     parts = html.escape(text).split("`")
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+# -- the lab's topology ---------------------------------------------------------------------------
+NO_TOPOLOGY = "no topology recorded"
+
+
+def _topology_blocks(manifest: dict[str, Any], fig_dir: Path, name: str, label: str = "") -> list[Block]:
+    """The lab as the run recorded it (manifest.json's ``inventory.model``, the lab model), drawn;
+    a line saying so when the run recorded none or its model cannot be drawn."""
+    inventory = manifest.get("inventory")
+    model = inventory.get("model") if isinstance(inventory, dict) else None
+    prefix = f"{label}: " if label else ""
+    if model is None:
+        return [Para(f"{prefix}{NO_TOPOLOGY} (manifest.json has no `inventory.model`).")]
+    profile = manifest.get("profile")
+    try:
+        path = draw_topology(model, fig_dir / name, profile if isinstance(profile, str) else None)
+    except LabError as exc:
+        return [Para(f"{prefix}topology not drawn: {exc}")]
+    caption = (
+        f"the lab of this run ({model.get('figure')}, address plan {model.get('address_plan')}), "
+        "from the lab model in manifest.json."
+    )
+    caption = prefix + caption if prefix else caption[0].upper() + caption[1:]
+    return [Figure(path, caption)]
 
 
 # -- single run -----------------------------------------------------------------------------------
@@ -239,6 +270,8 @@ def _run_blocks(analysis: RunAnalysis, summary: dict[str, Any], fig_dir: Path) -
             "milestone. Statistics use complete handovers only; the paper's figures are shown beside "
             "ours and are never used as expectations."
         ),
+        Heading(2, "Lab topology"),
+        *_topology_blocks(manifest, fig_dir, "topology.svg"),
     ]
     configs = summary["configurations"]
     blocks.append(Heading(2, "Total handover time per configuration (s)"))
@@ -486,6 +519,9 @@ def _comparison_blocks(
             ]
         )
     blocks.append(Table(["run", "test", "timestamp", "folder", "handovers", "complete"], rows_runs))
+    blocks.append(Heading(2, "Lab topology"))
+    for i, (label, a) in enumerate(zip(labels, analyses, strict=True)):
+        blocks.extend(_topology_blocks(a.folder.manifest, fig_dir, f"topology-{i + 1}.svg", label))
 
     families: list[str] = []
     series: list[str] = []

@@ -41,8 +41,14 @@ def t975(df: int) -> float:
     return _T975[upper] + w * (_T975[lower] - _T975[upper])
 
 
+#: the fewest values a 95% confidence interval of the mean is given for: with two, Student's t of
+#: one degree of freedom (12.7) makes an interval wider than anything it could tell
+CI_MIN_N = 3
+
+
 def describe(values: list[float]) -> dict[str, Any]:
-    """min, max, mean, median, sample stdev and the 95% confidence interval of the mean."""
+    """min, max, mean, median, sample stdev (from two values) and the 95% confidence interval of
+    the mean (from :data:`CI_MIN_N` values; null below: the reports print ``-``)."""
     if not values:
         return {"min": None, "max": None, "mean": None, "median": None, "stdev": None, "ci95": None}
     mean = statistics.fmean(values)
@@ -55,9 +61,9 @@ def describe(values: list[float]) -> dict[str, Any]:
         "ci95": None,
     }
     if len(values) >= 2:
-        sd = statistics.stdev(values)
-        half = t975(len(values) - 1) * sd / math.sqrt(len(values))
-        out["stdev"] = sd
+        out["stdev"] = statistics.stdev(values)
+    if len(values) >= CI_MIN_N:
+        half = t975(len(values) - 1) * out["stdev"] / math.sqrt(len(values))
         out["ci95"] = [mean - half, mean + half]
     return out
 

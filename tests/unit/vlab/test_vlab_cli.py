@@ -141,3 +141,77 @@ def test_build_when_cached(monkeypatch, capsys, tmp_path):
         path.write_text("x")
     assert main(["vlab", "build"]) == 0
     assert f"twin image {img.key} is cached" in capsys.readouterr().out
+
+
+# --- status ----------------------------------------------------------------------------
+
+RUNNING = {
+    "state_dir": "/root/.local/state/mvpn-lab/twin",
+    "running": True,
+    "image": "cc41cfec714db90e",  # run.json's key replaces the image dict while the twin runs
+    "pid": 4242,
+    "port": 2222,
+    "boot_seconds": 38.4,
+    "started_at": "2026-12-05T20:00:00Z",
+    "ssh_ready": True,
+    "lab_hosts": ["cn", "fn", "ha", "impair", "mn"],
+}
+STOPPED = {
+    "state_dir": "/root/.local/state/mvpn-lab/twin",
+    "running": False,
+    "image": {"key": "cc41cfec714db90e", "cached": True, "path": "/root/.cache/mvpn-lab/images/cc41"},
+}
+
+
+def _rows(out: str) -> dict[str, str]:
+    """The table's rows as field -> value (rich draws │ between the columns)."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if len(cells) == 2 and cells[0]:
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_status_of_a_running_twin_is_a_table(monkeypatch, capsys):
+    monkeypatch.setattr(machine, "status", lambda: dict(RUNNING))
+    assert main(["vlab", "status"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].strip() == "virtual twin"
+    rows = _rows(out)
+    assert rows["twin"] == "running"
+    assert rows["image"] == "cc41cfec714db90e"
+    assert rows["SSH port"] == "127.0.0.1:2222 (answers)"
+    assert rows["pid"] == "4242"
+    assert rows["boot"] == "38.4 s"
+    assert rows["lab hosts"] == "cn, fn, ha, impair, mn"
+    assert "{" not in out  # not the dict
+
+
+def test_status_of_a_stopped_twin_is_a_table(monkeypatch, capsys):
+    monkeypatch.setattr(machine, "status", lambda: dict(STOPPED))
+    assert main(["vlab", "status"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert rows["twin"] == "not running"
+    assert rows["image"] == "cc41cfec714db90e (cached)"
+    assert rows["SSH port"] == rows["pid"] == rows["boot"] == rows["lab hosts"] == "-"
+
+
+def test_status_names_missing_lab_hosts_and_errors(monkeypatch, capsys):
+    partial = dict(RUNNING, ssh_ready=False, lab_hosts=["cn", "mn"])
+    monkeypatch.setattr(machine, "status", lambda: partial)
+    assert main(["vlab", "status"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert rows["SSH port"] == "127.0.0.1:2222 (does not answer)"
+    assert rows["lab hosts"] == "cn, mn (missing: ha, fn, impair)"
+    broken = dict(STOPPED, error="stale pid file")
+    monkeypatch.setattr(machine, "status", lambda: broken)
+    assert main(["vlab", "status"]) == 1
+    assert _rows(capsys.readouterr().out)["error"] == "stale pid file"
+
+
+@pytest.mark.parametrize("info", [RUNNING, STOPPED])
+def test_status_json_is_the_status_dict(monkeypatch, capsys, info):
+    monkeypatch.setattr(machine, "status", lambda: dict(info))
+    assert main(["vlab", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == info
