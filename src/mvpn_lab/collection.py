@@ -78,9 +78,3 @@ def _plugin_module(kind: str, name: str) -> ModuleType:
             raise
     _make_importable()
     return importlib.import_module(qualified)
-
-
-def filter_plugin(name: str) -> ModuleType:
-    """``plugins/filter/NAME.py`` of the collection, as a module."""
-    module_utils("runfolder")  # makes the collection importable, as module_utils() finds it
-    return importlib.import_module(f"{NAMESPACE}.plugins.filter.{name}")
