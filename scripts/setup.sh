@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) setup on a Debian 12 host: the host packages the
-# virtual twin and the tests need, and the project's Python environment (.venv)
-# with the dependencies pinned in pyproject.toml.
+# controller, the virtual twin and the tests need (bindep.txt), and the project's Python
+# environment (.venv) with the dependencies pinned in requirements.txt and requirements-dev.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${MVPN_VENV:-$here/.venv}
 
-# qemu-system-x86 runs the twin, mmdebstrap builds its image, mke2fs (e2fsprogs)
-# writes the disk, ssh reaches it; tshark and tcpdump read captures in the tests; chromium and
-# chromium-driver open report.html in a headless browser in the unit tests.
-packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client tshark tcpdump
-          python3 python3-venv git ca-certificates chromium chromium-driver)
+# bindep.txt's controller, twin and test profiles (why each package is there: see that file).
+wanted=$("$here/scripts/host-packages.sh" controller twin test)
+mapfile -t packages <<< "$wanted"
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -32,7 +30,8 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 2
 fi
 stamp="$venv/.mvpn-setup-stamp"
-want=$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)
+# The environment is rebuilt when the package's metadata or a pinned version changes.
+want=$(cat "$here/pyproject.toml" "$here/requirements.txt" "$here/requirements-dev.txt" | sha256sum | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> creating the Python environment in $venv"
   "$python" -m venv "$venv"

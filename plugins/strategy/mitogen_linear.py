@@ -24,7 +24,7 @@ description:
   - The project's default strategy (C(ansible.cfg) and the molecule scenarios). Switch it off with
     the environment variable E(ANSIBLE_STRATEGY=linear).
   - Needs the Python package C(mitogen) on the controller (pinned in the project's
-    C(pyproject.toml), installed by C(scripts/setup.sh)); the lab hosts need nothing beyond Python.
+    C(requirements.txt), installed by C(scripts/setup.sh)); the lab hosts need nothing beyond Python.
 author:
   - mvpn-lab developers (@mvpn-lab)
 notes:
