@@ -11,9 +11,9 @@ DOCUMENTATION = r"""
 module: lab_config
 short_description: A lab host's rendered configuration, as it is now, without secrets
 description:
-  - Reads what the lab's roles rendered for this node (every regular file in O(config_dir): C(radvd.conf),
+  - Reads what the lab's roles rendered for this node, every regular file in O(config_dir) (C(radvd.conf),
     C(hostapd.conf), C(wpa_supplicant.conf), the Mobile IPv6 daemon's C(mip6.yml), C(apache2.conf),
-    C(topology.yml)...) and the kernel state the roles set (IPv6 addresses and routes, the xfrm
+    C(topology.yml)...), and the kernel state the roles set (IPv6 addresses and routes, the xfrm
     states and policies, the queueing disciplines), and returns them as text, for the run folder
     (M(mvpn.lab.run_folder) with O(mvpn.lab.run_folder#module:state=configured)).
   - No key leaves the host. The xfrm states are listed with C(ip xfrm state list nokeys), so the

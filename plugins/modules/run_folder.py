@@ -37,7 +37,7 @@ description:
   - With O(state=configured), keeps the rendered lab configuration of configuration O(configuration)
     (O(lab_configs), what M(mvpn.lab.lab_config) returned on each host) as C(CONFIG/lab/HOST/FILE). If
     C(CONFIG/lab) holds the same files, nothing changes; if it holds others (a resumed run whose lab
-    changed), they go to C(CONFIG/lab-2) (C(-3)...): nothing is overwritten. O(state=finished) lists
+    changed), they go to C(CONFIG/lab-2) (C(-3)...), so nothing is overwritten. O(state=finished) lists
     them with their sha256 in C(manifest.json) like every file of the run folder.
   - "Runs on the controller: use it with C(delegate_to: localhost)."
 version_added: 0.1.0
