@@ -111,6 +111,15 @@ def _network_of(networks, node, role):
     )
 
 
+def _scan_freqs(net):
+    """The frequency (MHz) of a network's 2.4 GHz channel (1-14), as a list for
+    wpa_supplicant's ``SCAN freq=``; empty (a full scan) for a channel that is not one."""
+    channel = net.get("channel")
+    if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= 14:
+        return []
+    return [2484 if channel == 14 else 2407 + 5 * channel]
+
+
 def _spi_text(value):
     return value if isinstance(value, str) else "0x%08x" % int(value)
 
@@ -304,6 +313,9 @@ def lab_model(variables):
         "home_link": home_link,
         "foreign_link": foreign_link,
         "ssids": {"home": home_net["ssid"], "visited": visited_net["ssid"]},
+        # what the handovers scan before associating (mvpn.lab.handover scan_freqs): the network's
+        # own channel, a tenth of a second, where a full scan takes 10 s on the twin's radios
+        "scan_freqs": {"home": _scan_freqs(home_net), "visited": _scan_freqs(visited_net)},
         "home_prefix": home_prefix,
         "home_prefix_len": int(home_prefix.split("/")[1]),
         "foreign_prefix": prefix_of(foreign_link, "the foreign router's network"),

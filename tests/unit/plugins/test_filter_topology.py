@@ -704,3 +704,21 @@ def test_ipsec_key_problems_one_line_each_never_a_value():
     assert lm.ipsec_key_problems(given, ["ha_to_mn"], "aead") == [
         "mvpn_ipsec_keys.ha_to_mn.spi: expected an integer or a 0x... hex string"
     ]
+
+
+@pytest.mark.parametrize(
+    ("home", "visited", "expected"),
+    [
+        (1, 6, {"home": [2412], "visited": [2437]}),  # the paper's lab
+        (13, 14, {"home": [2472], "visited": [2484]}),  # channel 14 is not 2407 + 5 * 14
+        (36, True, {"home": [], "visited": []}),  # not a 2.4 GHz channel: a full scan
+    ],
+)
+def test_the_lab_model_scans_each_network_s_own_channel(home, visited, expected):
+    from ansible_collections.mvpn.lab.plugins.filter.lab_model import lab_model, topology_defaults
+
+    variables = topology_defaults()
+    networks = [dict(n) for n in variables["mvpn_wlan_networks"]]
+    for net in networks:
+        net["channel"] = home if net["node"] == "ha" else visited
+    assert lab_model({**variables, "mvpn_wlan_networks": networks})["scan_freqs"] == expected

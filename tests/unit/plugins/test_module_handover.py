@@ -203,3 +203,19 @@ def test_scan_first_is_skipped_on_the_target(fake_wpa, wpa_dirs, run_module):
     fake = fake_wpa(current="VISITME")
     assert run_module(handover, args(wpa_dirs, scan_first=True))["changed"] is False
     assert "SCAN" not in fake.command_names()
+
+
+def test_scan_freqs_scans_only_the_target_s_channel(fake_wpa, wpa_dirs, run_module):
+    fake = fake_wpa(scan_delay=0.05)
+    result = run_module(handover, args(wpa_dirs, scan_first=True, scan_freqs=[2437, 2412]))
+    assert "SCAN freq=2437,2412" in fake.command_names()
+    assert "SCAN" not in fake.command_names()  # never a full scan as well
+    assert result["handover_at"] >= fake.event_time("CTRL-EVENT-SCAN-RESULTS")
+
+
+def test_scan_freqs_bad_input_is_one_line(fake_wpa, wpa_dirs, run_module):
+    fake = fake_wpa()
+    result = run_module(handover, args(wpa_dirs, scan_first=True, scan_freqs=[6, 2437]))
+    assert result["failed"]
+    assert result["msg"] == "scan_freqs: expected WLAN frequencies in MHz (2400-7125), got [6]"
+    assert "SELECT_NETWORK 1" not in fake.command_names()
