@@ -1,11 +1,18 @@
-"""Per-command cost of the MIPv6 daemon's data-plane commands: one ``ip`` process per command
-against the long-lived ``ip -batch`` co-process (plugins/module_utils/ipbatch.py, which the daemon uses).
+"""Per-command cost of the MIPv6 daemon's data-plane commands: one ``ip`` process per command,
+the long-lived ``ip -batch`` co-process (plugins/module_utils/ipbatch.py, which the daemon uses),
+and the same changes made in-process over netlink with pyroute2 (issue 16 asked whether the daemon
+should change routes and addresses that way), with pyroute2's import time.
 
     sudo .venv/bin/python benchmarks/ip_batch.py [--commands 200]
 
 Runs in a throw-away network namespace (``unshare --net``; needs root). On the virtual twin,
-copy it in and run it with the twin's python3 and the daemon bundle on PYTHONPATH. Prints the
-mean and median milliseconds per command for both; asserts nothing.
+copy it in and run it with the twin's python3 (Debian's python3-pyroute2, what the lab hosts
+have) and the daemon bundle on PYTHONPATH. Prints the mean and median milliseconds per command
+for each; asserts nothing.
+
+Measured on the twin (TCG, 2-core host, 2026-12-05, pyroute2 0.7.2; addresses on lo, 20 each):
+``ip -batch`` 1.2-3.2 ms a command, pyroute2's ``IPRoute`` 2.7-8.3 ms, and ``import pyroute2``
+1.7-2.2 s, so the daemon keeps the co-process for its changes and pyroute2 for reading.
 """
 
 from __future__ import annotations
@@ -34,6 +41,36 @@ COMMANDS = [
 ]
 
 
+class _Outcome:
+    ok = True
+    message = ""
+
+
+class Pyroute2Runner:
+    """The four commands above as in-process netlink requests (pyroute2's ``IPRoute``)."""
+
+    def __init__(self) -> None:
+        started = time.perf_counter()
+        from pyroute2 import IPRoute
+
+        self.import_ms = (time.perf_counter() - started) * 1000
+        self.ipr = IPRoute()
+        self.lo = self.ipr.link_lookup(ifname="lo")[0]
+
+    def __call__(self, argv: list[str]) -> _Outcome:
+        what, op, target = argv[2], argv[3], argv[4]
+        net, _, plen = target.partition("/")
+        if what == "route":
+            self.ipr.route("replace" if op == "replace" else "del", dst=net, dst_len=int(plen), oif=self.lo)
+        else:
+            self.ipr.addr("replace" if op == "replace" else "del", index=self.lo, address=net,
+                          prefixlen=int(plen))  # fmt: skip
+        return _Outcome()
+
+    def close(self) -> None:
+        self.ipr.close()
+
+
 def timed(runner, count: int) -> list[float]:
     out = []
     for i in range(count):
@@ -58,13 +95,17 @@ def main() -> None:
         raise SystemExit(subprocess.run(argv, check=False).returncode)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     batch = IpBatchRunner(SubprocessRunner())
+    netlink = Pyroute2Runner()
     try:
         results = {
             "ip per command": timed(SubprocessRunner(), args.commands),
             "ip -batch": timed(batch, args.commands),
+            "pyroute2": timed(netlink, args.commands),
         }
     finally:
         batch.close()
+        netlink.close()
+    print(f"import pyroute2  {netlink.import_ms:7.1f} ms")
     for name, values in results.items():
         print(f"{name:16} mean {statistics.mean(values):7.3f} ms  median {statistics.median(values):7.3f} ms"
               f"  ({len(values)} commands)")  # fmt: skip

@@ -2,7 +2,8 @@
 makes and the wheel of the Python package, installed into a fresh virtual environment with only the
 declared requirements (``requirements.txt``), used from a folder outside the checkout:
 ``ansible-doc`` on every module and filter, then Test 1 (two configurations) on the twin, with its
-run folder under ``./results`` of that folder and the installed collection's version in its manifest.
+run folder under ``./results`` of that folder and the installed collection's version in its manifest,
+and ``mvpn-lab run`` of one Test 2 configuration, which finds the installed collection itself.
 
 Nothing of the checkout is on the paths of what runs there: not its ``ansible.cfg``, not its
 ``collections/`` link, not its ``src/``. The twin's inventory is the installed collection's copy.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from conftest import BIN, ROOT, run_logged, tail
 
+TEST2_CONFIGURATION = "mip6-bt_ipsec-none_md-l2"
 TEST1_CONFIGURATIONS = [
     "addr-static_ipsec-transport_suite-paper_loc-home",
     "addr-radvd_ipsec-none_suite-aead_loc-foreign",
@@ -119,4 +121,22 @@ def test_the_installed_collection_documents_itself_and_runs_test1(twin, tmp_path
     assert manifest["code"]["commit"] is None  # the installed collection is no checkout
     for config in TEST1_CONFIGURATIONS:
         assert (run / config / "lab" / "mn" / "ip-addr.txt").is_file()
+
+    # the experiment runner the same way: it finds the installed collection (no checkout here)
+    # and runs its Test 2 playbook through ansible-runner, the run folder again under ./results
+    code, out = run_logged(
+        "installed-run-test2",
+        [str(venv / "bin" / "mvpn-lab"), "run", "test2", "--quick", "--no-provision",
+         "--configs", TEST2_CONFIGURATION, "-i", str(installed / "inventories" / "virtual")],
+        timeout=3600,
+        env=env,
+        cwd=work,
+    )  # fmt: skip
+    assert code == 0, f"mvpn-lab run from the installed collection failed:\n{tail(out, 60)}"
+    (run2,) = sorted((work / "results" / "test2_wlan").iterdir())
+    outcome = json.loads((run2 / "outcome.json").read_text())
+    assert [r["name"] for r in outcome["repetitions"]] == [f"{TEST2_CONFIGURATION}/rep-01"]
+    assert all(r["passed"] for r in outcome["repetitions"]), outcome
+    assert json.loads((run2 / "manifest.json").read_text())["code"]["installed"] is True
+    assert (run2 / "report.html").is_file()
     assert not (installed / "results").exists()
