@@ -46,15 +46,22 @@ def read_plan(run_dir: Path, test: str) -> Plan | None:
     return plan_of(manifest, test)
 
 
-def resume_plan(run_dir: Path, test: str, matrix: Sequence[str]) -> Plan:
-    """The plan of the run folder ``--resume`` names; anything unusable is a one-line error."""
+def _manifest_of(run_dir: Path, option: str) -> dict[str, Any]:
+    """The manifest of the run folder an option names; a one-line error naming the option."""
     runfolder = schema()
     if not run_dir.is_dir():
-        raise LabError(f"--resume: {run_dir} is not a folder")
+        raise LabError(f"{option}: {run_dir} is not a folder")
     try:
         manifest, _notes = runfolder.read_manifest(run_dir)
     except runfolder.SchemaError as exc:
-        raise LabError(f"--resume: {exc}") from None
+        raise LabError(f"{option}: {exc}") from None
+    return dict(manifest)
+
+
+def resume_plan(run_dir: Path, test: str, matrix: Sequence[str]) -> Plan:
+    """The plan of the run folder ``--resume`` names; anything unusable is a one-line error."""
+    runfolder = schema()
+    manifest = _manifest_of(run_dir, "--resume")
     manifest_path = run_dir / runfolder.MANIFEST
     recorded = manifest.get("test")
     if recorded != test:
@@ -91,12 +98,7 @@ def rerun_plan(run_dir: Path, rows: dict[str, dict[str, Any]]) -> Rerun:
     from mvpn_lab.runner.matrix import canonical_test
 
     runfolder = schema()
-    if not run_dir.is_dir():
-        raise LabError(f"RUN_DIR: {run_dir} is not a folder")
-    try:
-        manifest, _notes = runfolder.read_manifest(run_dir)
-    except runfolder.SchemaError as exc:
-        raise LabError(f"RUN_DIR: {exc}") from None
+    manifest = _manifest_of(run_dir, "RUN_DIR")
     try:
         test = canonical_test(str(manifest.get("test")))
     except LabError:
