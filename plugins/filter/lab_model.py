@@ -111,13 +111,19 @@ def _network_of(networks, node, role):
     )
 
 
-def _scan_freqs(net):
-    """The frequency (MHz) of a network's 2.4 GHz channel (1-14), as a list for
-    wpa_supplicant's ``SCAN freq=``; empty (a full scan) for a channel that is not one."""
+def _with_freq(net, index):
+    """The network with ``freq``, its 2.4 GHz channel's frequency in MHz (channel 1-14, an integer
+    or its digits): the one place the lab derives it (the station's scan_freq, the handovers'
+    scan). Anything else is a one-line error naming the field."""
     channel = net.get("channel")
+    if isinstance(channel, str) and channel.strip().isdigit():
+        channel = int(channel)
     if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= 14:
-        return []
-    return [2484 if channel == 14 else 2407 + 5 * channel]
+        raise AnsibleFilterError(
+            "mvpn_wlan_networks[%d].channel: expected a 2.4 GHz channel 1-14, got %r"
+            % (index, net.get("channel"))
+        )
+    return dict(net, channel=channel, freq=2484 if channel == 14 else 2407 + 5 * channel)
 
 
 def _spi_text(value):
@@ -143,6 +149,7 @@ def lab_model(variables):
         raise AnsibleFilterError(
             "mvpn_wlan_networks: expected a list of networks (ssid, link, channel, node)"
         )
+
     inner_spec = topology["mvpn_tunnel_inner"] or {}
     if figure not in figures:
         raise AnsibleFilterError(
@@ -214,6 +221,9 @@ def lab_model(variables):
 
     home_net = _network_of(networks, "ha", "home agent")
     visited_net = _network_of(networks, "fn", "foreign router")
+    at = (networks.index(home_net), networks.index(visited_net))
+    networks = [_with_freq(net, i) if isinstance(net, dict) else net for i, net in enumerate(networks)]
+    home_net, visited_net = networks[at[0]], networks[at[1]]
     home_link = home_net["link"]
     foreign_link = visited_net["link"]
     home_prefix = prefix_of(home_link, "the home agent's network")
@@ -315,7 +325,7 @@ def lab_model(variables):
         "ssids": {"home": home_net["ssid"], "visited": visited_net["ssid"]},
         # what the handovers scan before associating (mvpn.lab.handover scan_freqs): the network's
         # own channel, a tenth of a second, where a full scan takes 10 s on the twin's radios
-        "scan_freqs": {"home": _scan_freqs(home_net), "visited": _scan_freqs(visited_net)},
+        "scan_freqs": {"home": [home_net["freq"]], "visited": [visited_net["freq"]]},
         "home_prefix": home_prefix,
         "home_prefix_len": int(home_prefix.split("/")[1]),
         "foreign_prefix": prefix_of(foreign_link, "the foreign router's network"),

@@ -17,9 +17,12 @@ description:
     states and policies, the queueing disciplines), and returns them as text, for the run folder
     (M(mvpn.lab.run_folder) with O(mvpn.lab.run_folder#module:state=configured)).
   - No key leaves the host. The xfrm states are listed with C(ip xfrm state list nokeys), so the
-    kernel never prints their keys; in the files, the value of every WLAN secret (C(psk), C(password),
-    C(wpa_passphrase), C(wep_key0) to C(wep_key3), C(wpa_psk)) and of every C(*_key) entry is
-    replaced by C(<masked>).
+    kernel never prints their keys. In the files, the value of every entry whose name ends in
+    C(key), C(keys), C(psk), C(passphrase), C(password), C(passwd), C(secret), C(cak) or C(ckn)
+    (with a number after it, such as C(wep_key0)), and of C(r0kh)/C(r1kh), is replaced by
+    C(<masked>), in C(name=value), C(name: value), C(- name: value) and C("name": value) form,
+    any case, with every line of a YAML block scalar (C(name: |)). Today the lab's WLANs are
+    open and no role writes a key into these files; the masking is for the day one does.
   - Reads only; it never changes the host, so check mode returns the same.
 version_added: 0.1.0
 author:
@@ -98,22 +101,55 @@ KERNEL = (
     ("xfrm-policy.txt", ["ip", "-6", "xfrm", "policy", "list"]),
     ("qdisc.txt", ["tc", "qdisc", "show"]),
 )
-#: ``name=value`` (hostapd, wpa_supplicant) or ``name: value`` (YAML) entries whose value is a secret
+#: an entry whose value is a secret, in the forms the roles' files take: ``name=value``
+#: (hostapd, wpa_supplicant), ``name: value`` (YAML, also as a list item ``- name: value``) and
+#: ``"name": value`` (JSON); a name that ends in key(s), psk, passphrase, password, passwd,
+#: secret, cak or ckn (``wpa_psk``, ``wep_key0``, ``enc_key``, ``sae_password``,
+#: ``auth_server_shared_secret``, ``mka_cak``), or 802.11r's ``r0kh``/``r1kh``; any case
+_NAME = r"(?:[A-Za-z0-9_.-]*(?:keys?|psk|passphrase|password|passwd|secret|cak|ckn)[0-9]*|r[01]kh)"
 SECRET = re.compile(
-    r"^(?P<head>\s*(?:psk|password|passphrase|wpa_passphrase|wpa_psk|wep_key[0-3]|sae_password"
-    r"|[A-Za-z_]*_key)\s*[=:]\s*)(?P<value>\S.*)$",
-    re.MULTILINE,
+    r"^(?P<head>[ \t]*(?:-[ \t]+)?[\"']?" + _NAME + r"[\"']?[ \t]*[=:][ \t]*)(?P<value>\S.*)$",
+    re.IGNORECASE,
 )
+#: the same inside a line of JSON or a YAML flow mapping: ``{"psk": "x", ...}``
+INLINE = re.compile(
+    r"(?P<head>[\"']" + _NAME + r"[\"'][ \t]*:[ \t]*)(?P<value>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^,}\]\s]+)",
+    re.IGNORECASE,
+)
+#: a YAML block scalar's indicator: its value is on the following, more indented lines
+BLOCK = re.compile(r"^[|>][-+0-9]*[ \t]*(?:#.*)?$")
 MASK = "<masked>"
 
 
 def mask_secrets(text):
-    """``text`` with the value of every secret entry replaced by :data:`MASK`."""
-    return SECRET.sub(lambda m: m.group("head") + MASK, text)
+    """``text`` with the value of every secret entry replaced by :data:`MASK` (and every line of a
+    YAML block scalar that is one). Errs on the side of masking: a line that merely looks like a
+    secret entry is masked too."""
+    out, block_indent = [], None
+    for line in text.splitlines(True):
+        body = line.rstrip("\r\n")
+        indent = len(body) - len(body.lstrip(" \t"))
+        if block_indent is not None:
+            if body.strip() and indent <= block_indent:
+                block_indent = None
+            else:
+                out.append(body[:indent] + (MASK if body.strip() else "") + line[len(body) :])
+                continue
+        match = SECRET.match(body)
+        if match:
+            if BLOCK.match(match.group("value")):
+                block_indent = indent
+            else:
+                line = match.group("head") + MASK + line[len(body) :]
+        else:
+            line = INLINE.sub(lambda m: m.group("head") + '"' + MASK + '"', line)
+        out.append(line)
+    return "".join(out)
 
 
 def read_files(config_dir, max_bytes):
-    """(name -> masked text, skipped notes) of the regular files directly in ``config_dir``."""
+    """(name -> masked text, skipped notes) of the regular files directly in ``config_dir``;
+    OSError when it exists but cannot be listed."""
     files, skipped = {}, []
     try:
         names = sorted(os.listdir(config_dir))
@@ -157,7 +193,10 @@ def main():
     p = module.params
     if p["max_bytes"] < 1:
         module.fail_json(msg="max_bytes: expected a number of bytes >= 1, got %d" % p["max_bytes"])
-    files, skipped = read_files(p["config_dir"], p["max_bytes"])
+    try:
+        files, skipped = read_files(p["config_dir"], p["max_bytes"])
+    except OSError as exc:
+        module.fail_json(msg="config_dir: cannot list %s: %s" % (p["config_dir"], exc.strerror or exc))
     if p["kernel"]:
         for name, argv in KERNEL:
             rc, out, err = module.run_command(argv)

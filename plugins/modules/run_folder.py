@@ -70,7 +70,7 @@ options:
     type: dict
     default: {}
   configuration:
-    description: With O(state=opened) and O(state=recorded), the configuration's id.
+    description: With O(state=opened), O(state=recorded) and O(state=configured), the configuration's id.
     type: str
   repetition:
     description: With O(state=opened) and O(state=recorded), the repetition's number, from 1.
@@ -177,6 +177,16 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
   register: run
+
+- name: Keep each host's rendered configuration of a configuration (what mvpn.lab.lab_config registered)
+  mvpn.lab.run_folder:
+    state: configured
+    path: "{{ run.path }}"
+    configuration: mip6-bt_ipsec-none_md-l2
+    lab_configs: >-
+      {{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, ['lab', 'files']))) }}
+  delegate_to: localhost
+  run_once: true
 
 - name: Finish it
   mvpn.lab.run_folder:
@@ -504,17 +514,23 @@ def start(run):
     run.exit(changed=True, path=path, manifest=manifest, daemon_logs=schema.daemon_logs(path))
 
 
+def checked_configuration(run):
+    """The configuration id of the options: a folder name in the run folder (no '/', no dot first)."""
+    config = run.p["configuration"]
+    if "/" in config or config.startswith(".") or not config.strip():
+        run.fail(
+            "configuration: expected a configuration id (no '/', not starting with '.'), got %r" % config
+        )
+    return config
+
+
 def repetition(run):
     """Check configuration and repetition; the run folder's manifest and the repetition's folder."""
     run.require("path", "configuration", "repetition")
     p = run.p
     if p["repetition"] < 1:
         run.fail("repetition: expected a number from 1, got %d" % p["repetition"])
-    config = p["configuration"]
-    if "/" in config or config.startswith(".") or not config.strip():
-        run.fail(
-            "configuration: expected a configuration id (no '/', not starting with '.'), got %r" % config
-        )
+    config = checked_configuration(run)
     run.manifest()
     return schema.rep_name(config, p["repetition"]), schema.rep_dir(p["path"], config, p["repetition"])
 
@@ -569,12 +585,8 @@ def record(run):
 def configured(run):
     """Keep a configuration's rendered lab configuration: ``CONFIG/lab/HOST/FILE`` (never overwritten)."""
     p = run.p
-    run.require("path", "configuration", "lab_configs")
-    config = p["configuration"]
-    if "/" in config or config.startswith(".") or not config.strip():
-        run.fail(
-            "configuration: expected a configuration id (no '/', not starting with '.'), got %r" % config
-        )
+    run.require("path", "configuration")
+    config = checked_configuration(run)
     run.manifest()
     files = {host: entries for host, entries in p["lab_configs"].items() if entries}
     try:

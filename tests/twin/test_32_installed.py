@@ -20,6 +20,8 @@ from pathlib import Path
 
 from conftest import BIN, ROOT, run_logged, tail
 
+from mvpn_lab.vlab import paths
+
 TEST2_CONFIGURATION = "mip6-bt_ipsec-none_md-l2"
 TEST1_CONFIGURATIONS = [
     "addr-static_ipsec-transport_suite-paper_loc-home",
@@ -62,21 +64,30 @@ def test_the_installed_collection_documents_itself_and_runs_test1(twin, tmp_path
     (wheel,) = dist.glob("mvpn_lab-*.whl")
 
     # a user's machine: a fresh venv with the declared requirements, the wheel, the collection
-    venv, collections, work = tmp_path / "venv", tmp_path / "collections", tmp_path / "work"
+    venv, collections, work, home = (tmp_path / n for n in ("venv", "collections", "work", "home"))
     work.mkdir()
+    home.mkdir()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "VIRTUAL_ENV", "PYTHON"))}
     clean["PATH"] = f"{venv / 'bin'}{os.pathsep}{clean.get('PATH', os.defpath)}"
+    # a user's own HOME: nothing in ~/.ansible (molecule, earlier in the suite, installs mvpn.lab
+    # into the real one, and ansible-galaxy would then call the tarball installed already); the
+    # twin's state folder and pip's cache are this machine's
+    clean["HOME"] = str(home)
+    clean["MVPN_VLAB_DIR"] = str(paths.state_dir())
+    clean["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
     _run([sys.executable, "-m", "venv", str(venv)], work, clean)
     code, out = run_logged(
         "installed-pip",
         [str(venv / "bin" / "pip"), "install", "-q", "-r", str(ROOT / "requirements.txt"), str(wheel)],
         timeout=1800,
+        env=clean,
     )
     assert code == 0, tail(out)
     galaxy = str(venv / "bin" / "ansible-galaxy")
     _run([galaxy, "collection", "install", "-p", str(collections), str(tarball)], work, clean)
     installed = collections / "ansible_collections" / "mvpn" / "lab"
-    assert (installed / "MANIFEST.json").is_file() and not (installed / "ansible.cfg").exists()
+    assert (installed / "MANIFEST.json").is_file(), f"ansible-galaxy installed nothing into {collections}"
+    assert not (installed / "ansible.cfg").exists()
     env = {
         **clean,
         "ANSIBLE_COLLECTIONS_PATH": str(collections),

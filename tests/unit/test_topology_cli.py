@@ -74,14 +74,14 @@ def test_an_inventory_that_sets_the_topology_data(tmp_path: Path, capsys: pytest
         "mvpn_address_plan: \"{{ 'ula' }}\"\n"
         "mvpn_wlan_networks:\n"
         "  - {ssid: HOMENET, link: home, channel: 11, node: ha}\n"
-        "  - {ssid: ROAMING, link: foreign, channel: 36, node: fn}\n"
+        "  - {ssid: ROAMING, link: foreign, channel: 13, node: fn}\n"
     )
     out = tmp_path / "lab.svg"
     assert main(["topology", "--graph", str(out), "-i", str(inventory)]) == 0
     assert "(fig5, address plan ula" in capsys.readouterr().out
     text = svg_text(out)
     assert "fec0:" not in text and "fd00:106:1700::/64" in text
-    assert "WLAN HOMENET (home)\nchannel 11" in text and "WLAN ROAMING (visited)\nchannel 36" in text
+    assert "WLAN HOMENET (home)\nchannel 11" in text and "WLAN ROAMING (visited)\nchannel 13" in text
     assert "profile: umts (up 128 / down 128 kbit/s, RTT 500 ms)" in text
     assert main(["topology", "--graph", str(out), "-i", str(inventory), "--profile", "gprs"]) == 0
     assert "profile: gprs" in svg_text(out)

@@ -335,11 +335,16 @@ def run(
     return EXIT_OK if playbook_ok and outcome is not None and outcome.ok else EXIT_FAILED
 
 
+#: what a run folder's ``code`` says about the code that ran it (filter mvpn.lab.code_version)
+CODE_FIELDS = ("collection", "package", "commit", "dirty")
+
+
 def _code_line(code: dict[str, Any]) -> str:
+    version = f"collection {code.get('collection') or '?'}, package {code.get('package') or '?'}"
     commit = code.get("commit")
     if not commit:
-        return f"collection {code.get('collection', '?')} (no commit recorded)"
-    return f"commit {str(commit)[:12]}{' with uncommitted changes' if code.get('dirty') else ''}"
+        return f"{version}, no commit"
+    return f"{version}, commit {str(commit)[:12]}{' with uncommitted changes' if code.get('dirty') else ''}"
 
 
 def rerun(
@@ -356,18 +361,21 @@ def rerun(
     err = err or Console(stderr=True, highlight=False)
     run_dir = run_dir.expanduser().resolve()
     again = rundir.rerun_plan(run_dir, read_matrix_rows(root))
-    if again.code:
-        ours = {"commit": None, "dirty": None}
+    if not again.code:
+        err.print(
+            Text(f"note: {run_dir.name} records no code version; the run uses this one"), soft_wrap=True
+        )
+    else:
         try:
             from mvpn_lab.collection import filter_plugin
 
             ours = filter_plugin("provenance").code_version(str(root / "playbooks"))
-        except Exception:  # the note below is information only; the run does not depend on it
-            pass
-        if (again.code.get("commit"), again.code.get("dirty")) != (ours.get("commit"), ours.get("dirty")):
+            this = _code_line(ours)
+        except Exception as exc:  # the note is information only; the run does not depend on it
+            ours, this = {}, f"of unknown version ({' '.join(str(exc).split())})"
+        if [again.code.get(k) for k in CODE_FIELDS] != [ours.get(k) for k in CODE_FIELDS]:
             err.print(
-                Text(f"note: {run_dir.name} ran {_code_line(again.code)}; this is {_code_line(ours)}"),
-                soft_wrap=True,
+                Text(f"note: {run_dir.name} ran {_code_line(again.code)}; this is {this}"), soft_wrap=True
             )
     options = Options(
         test=again.test,

@@ -104,7 +104,8 @@ def rerun_plan(run_dir: Path, rows: dict[str, dict[str, Any]]) -> Rerun:
     except LabError:
         raise LabError(
             f"RUN_DIR: {run_dir} is a run of {manifest.get('test')!r}; mvpn-lab rerun reruns handover "
-            "tests (Test 1: ansible-playbook playbooks/test1_validation.yml)"
+            "tests (Test 1: ansible-playbook mvpn.lab.test1_validation, or playbooks/test1_validation.yml "
+            "in a checkout)"
         ) from None
     plan = plan_of(manifest, test)
     if plan is None:
@@ -112,6 +113,11 @@ def rerun_plan(run_dir: Path, rows: dict[str, dict[str, Any]]) -> Rerun:
             f"RUN_DIR: {run_dir / runfolder.MANIFEST} has no plan (configurations with ids, repetitions)"
         )
     for recorded in manifest["configurations"]:
+        if not isinstance(recorded, dict):  # an id alone: nothing recorded to rerun it by
+            raise LabError(
+                f"configurations: {recorded} of {run_dir} records no settings (an id alone); "
+                f"run it with mvpn-lab run {test} --configs {recorded} instead"
+            )
         cid = recorded["id"]
         if cid not in rows:
             raise LabError(
@@ -126,7 +132,9 @@ def rerun_plan(run_dir: Path, rows: dict[str, dict[str, Any]]) -> Rerun:
                     f"{now.get(key)!r}; check out the recorded commit to rerun it"
                 )
     code = manifest.get("code")
-    return Rerun(test, plan, code if isinstance(code, dict) else {}, run_dir.parent.parent)
+    # beside it when it is still where the playbook put it (BASE/TEST/UTC), else results/ here
+    base = run_dir.parent.parent if run_dir.parent.name == manifest.get("test") else Path("results").resolve()
+    return Rerun(test, plan, code if isinstance(code, dict) else {}, base)
 
 
 def completed(run_dir: Path | None, plan: Plan) -> set[str]:

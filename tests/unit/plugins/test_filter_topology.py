@@ -486,6 +486,8 @@ def test_model_gives_what_the_roles_rendered_before(case, node):
         assert mip6_addresses(m, node) == old["mip6_addresses"]
     if node in ("ha", "fn"):
         network = next(n for n in m["wlan_networks"] if n["node"] == node)
+        assert network["freq"] == 2407 + 5 * network["channel"]  # added since: the channel's frequency
+        network = {k: v for k, v in network.items() if k != "freq"}
         assert [network, VIRTUAL_IFACES[node][network["link"]], m["prefixes"][network["link"]]] == old[
             "radvd"
         ]
@@ -706,19 +708,33 @@ def test_ipsec_key_problems_one_line_each_never_a_value():
     ]
 
 
-@pytest.mark.parametrize(
-    ("home", "visited", "expected"),
-    [
-        (1, 6, {"home": [2412], "visited": [2437]}),  # the paper's lab
-        (13, 14, {"home": [2472], "visited": [2484]}),  # channel 14 is not 2407 + 5 * 14
-        (36, True, {"home": [], "visited": []}),  # not a 2.4 GHz channel: a full scan
-    ],
-)
-def test_the_lab_model_scans_each_network_s_own_channel(home, visited, expected):
+def _model_with_channels(home, visited):
     from ansible_collections.mvpn.lab.plugins.filter.lab_model import lab_model, topology_defaults
 
     variables = topology_defaults()
     networks = [dict(n) for n in variables["mvpn_wlan_networks"]]
     for net in networks:
         net["channel"] = home if net["node"] == "ha" else visited
-    assert lab_model({**variables, "mvpn_wlan_networks": networks})["scan_freqs"] == expected
+    return lab_model({**variables, "mvpn_wlan_networks": networks})
+
+
+@pytest.mark.parametrize(
+    ("home", "visited", "expected"),
+    [
+        (1, 6, {"home": [2412], "visited": [2437]}),  # the paper's lab
+        (13, 14, {"home": [2472], "visited": [2484]}),  # channel 14 is not 2407 + 5 * 14
+        ("11", 6, {"home": [2462], "visited": [2437]}),  # digits from -e or an inventory
+    ],
+)
+def test_the_lab_model_scans_each_network_s_own_channel(home, visited, expected):
+    model = _model_with_channels(home, visited)
+    assert model["scan_freqs"] == expected
+    assert [n["freq"] for n in model["wlan_networks"]] == [expected["home"][0], expected["visited"][0]]
+
+
+@pytest.mark.parametrize("channel", [36, 0, True, "six", None])
+def test_a_channel_that_is_not_2_4_ghz_is_one_line_naming_the_field(channel):
+    with pytest.raises(AnsibleFilterError) as raised:
+        _model_with_channels(1, channel)
+    expected = f"mvpn_wlan_networks[1].channel: expected a 2.4 GHz channel 1-14, got {channel!r}"
+    assert str(raised.value) == expected

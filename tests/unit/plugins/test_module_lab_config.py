@@ -144,3 +144,38 @@ def test_controller_path_is_absolute_against_the_working_directory(tmp_path, mon
     assert provenance.controller_path("/abs/x") == "/abs/x"
     with pytest.raises(AnsibleFilterError, match=r"^controller_path: expected a path"):
         provenance.controller_path("")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("  - enc_key: 0xdeadbeefcafe\n", "deadbeefcafe"),  # a YAML list item
+        ('{"psk": "hunter22", "ssid": "LOCAL"}\n', "hunter22"),  # JSON on one line
+        ("enc_key: |\n  0xdeadbeefcafe\n  0x0123456789\nnext: 1\n", "0123456789"),  # a block scalar
+        ("AUTH_KEY = 0x11223344\n", "11223344"),  # any case, spaces around =
+        ("private_key_passwd=p4ss\n", "p4ss"),
+        ("auth_server_shared_secret=s3cr3t\n", "s3cr3t"),
+        ("r0kh=02:00:00:00:03:00 nas1 00112233\n", "00112233"),  # 802.11r
+        ("wep_key2=abcdef0123\n", "abcdef0123"),
+    ],
+)
+def test_every_form_of_a_secret_entry_is_masked(text, secret):
+    masked = lab_config.mask_secrets(text)
+    assert secret not in masked and "<masked>" in masked, masked
+
+
+def test_masking_leaves_the_rest_alone():
+    text = 'key_mgmt=NONE\nwpa_passphrase=\nssid="LOCAL"\nenc_key: |\n  0xab\nnext: 1\nhome_lifetime: 60\n'
+    assert lab_config.mask_secrets(text) == (
+        'key_mgmt=NONE\nwpa_passphrase=\nssid="LOCAL"\nenc_key: |\n  <masked>\nnext: 1\nhome_lifetime: 60\n'
+    )
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, run_module):
+    (tmp_path / "file").write_text("x")
+    result = run_module(lab_config, {"config_dir": str(tmp_path / "file"), "kernel": False})
+    assert (
+        result["failed"]
+        and result["msg"].startswith("config_dir: cannot list ")
+        and "\n" not in result["msg"]
+    )

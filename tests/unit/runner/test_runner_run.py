@@ -469,7 +469,29 @@ def test_rerun_runs_the_recorded_plan_again_beside_it(fake_playbook, capsys, tmp
         "mvpn_results_dir": str(tmp_path / "old"),
     }
     err = capsys.readouterr().err
-    assert f"note: {old.name} ran commit 000000000000 with uncommitted changes; this is " in err
+    ran = "collection 0.1.0, package 0.1.0, commit 000000000000 with uncommitted changes"
+    note = f"note: {old.name} ran {ran}; "
+    assert note + "this is collection " in err, err
+
+
+def test_rerun_of_a_moved_run_folder_goes_to_results_here(fake_playbook, capsys, tmp_path, monkeypatch):
+    old = _recorded_run(tmp_path / "old", "test4_umts", [A], 1)
+    moved = old.rename(tmp_path / "kept-run")
+    monkeypatch.chdir(tmp_path)
+    assert main(["rerun", str(moved), "--no-provision"]) == 0
+    assert fake_playbook.calls[0]["extravars"]["mvpn_results_dir"] == str(tmp_path / "results")
+
+
+def test_rerun_of_a_manifest_with_ids_alone_is_one_line(fake_playbook, capsys, tmp_path):
+    from .conftest import make_run
+
+    old = make_run(tmp_path / "old", "test2_wlan", [A], 1)  # configurations: [{"id": A}] only
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["configurations"] = [A]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["rerun", str(old)]) == 2
+    assert error_line(capsys).startswith(f"configurations: {A} of {old} records no settings")
+    assert not fake_playbook.calls
 
 
 def test_rerun_refuses_a_configuration_the_matrix_now_defines_otherwise(fake_playbook, capsys, tmp_path):
