@@ -17,12 +17,13 @@ description:
     states and policies, the queueing disciplines), and returns them as text, for the run folder
     (M(mvpn.lab.run_folder) with O(mvpn.lab.run_folder#module:state=configured)).
   - No key leaves the host. The xfrm states are listed with C(ip xfrm state list nokeys), so the
-    kernel never prints their keys. In the files, the value of every entry whose name ends in
-    C(key), C(keys), C(psk), C(passphrase), C(password), C(passwd), C(secret), C(cak) or C(ckn)
-    (with a number after it, such as C(wep_key0)), and of C(r0kh)/C(r1kh), is replaced by
-    C(<masked>), in C(name=value), C(name: value), C(- name: value) and C("name": value) form,
-    any case, with every line of a YAML block scalar (C(name: |)). Today the lab's WLANs are
-    open and no role writes a key into these files; the masking is for the day one does.
+    kernel never prints their keys.
+  - "In the files, the value of every entry whose name ends in C(key), C(keys), C(psk), C(passphrase),
+    C(password), C(passwd), C(secret), C(cak) or C(ckn) (with a number after it, such as C(wep_key0)),
+    and of C(r0kh)/C(r1kh), is replaced by C(<masked>): in C(name=value), C(name: value),
+    C(- name: value) and C(\"name\": value) form, any case, with every line of a YAML block scalar
+    (C(name: |)). Today the lab's WLANs are open and no role writes a key into these files; the
+    masking is for the day one does."
   - Reads only; it never changes the host, so check mode returns the same.
 version_added: 0.1.0
 author:
