@@ -3,7 +3,8 @@
 # `bindep -b -l newline PROFILE...` would list on Debian, without needing bindep (scripts/setup.sh
 # runs before any Python environment exists). It reads the subset of bindep's syntax that
 # bindep.txt keeps to (one platform: selector at most, positive profile names only) and stops on
-# anything else; tests/unit/test_packaging.py checks it against bindep itself.
+# anything else; an unknown profile is one line on stderr and exit 2, with nothing listed.
+# tests/unit/test_packaging.py checks it against bindep itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$#" -gt 0 ] || { echo "usage: $0 PROFILE..." >&2; exit 2; }
@@ -22,9 +23,16 @@ awk -v wanted="$*" '
     m = split(selectors, s, " ")
     for (i = 1; i <= m; i++) {
       if (s[i] ~ /^platform:/) { platforms++; if (s[i] == "platform:dpkg") dpkg = 1 }
-      else { profiles++; if (s[i] in want) match_profile = 1 }
+      else { profiles++; known[s[i]] = 1; if (s[i] in want) match_profile = 1 }
     }
-    if ((platforms == 0 || dpkg) && (profiles == 0 || match_profile)) print $1
+    if ((platforms == 0 || dpkg) && (profiles == 0 || match_profile)) out = out $1 "\n"
   }
-  END { exit bad }
+  END {
+    if (bad) exit 1
+    known["default"] = 1
+    for (p in want) if (!(p in known)) {
+      printf "PROFILE: %s is not a profile of %s\n", p, FILENAME > "/dev/stderr"; exit 2
+    }
+    printf "%s", out  # only once every profile is known: nothing half-listed
+  }
 ' "$here/bindep.txt"

@@ -403,3 +403,10 @@ def test_ansible_builder_reads_the_installed_collection_s_dependencies(artifact,
     left_out = [line for line in lines("requirements.txt") if line not in read["python"]]
     assert read["python"] == [line for line in lines("requirements.txt") if line not in left_out]
     assert sorted(Requirement(line).name for line in left_out) == ["PyYAML", "ansible-core"]
+
+
+def test_host_packages_names_an_unknown_profile_in_one_line():
+    script = ROOT / "scripts/host-packages.sh"
+    proc = subprocess.run([script, "twin", "twinn"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"PROFILE: twinn is not a profile of {ROOT / 'bindep.txt'}\n"
