@@ -185,14 +185,20 @@ def find_milestones(
             packets["cot"] = cot
             prev = cot.index
         bu_cn = _first(signals, "bu_cn", prev)
+        if bu_cn is None and bu is not None:
+            # going home the MN needs only the HoT for the CN: its BU to the CN can leave before
+            # the HA's BA arrives (a race seen on the twin); it counts, with a phase of 0 s
+            bu_cn = _first(signals, "bu_cn", bu.index)
+            if bu_cn is not None:
+                notes.append("BU to the CN before the HA's BA: its phase counts 0 s")
         if bu_cn is not None:
             packets["bu_cn"] = bu_cn
-            prev = bu_cn.index
+            prev = max(prev, bu_cn.index)
 
     last: Signal = start
     for name in SIGNAL_MILESTONES:
         found = packets[name]
-        if isinstance(found, Signal):
+        if isinstance(found, Signal) and found.index >= last.index:
             last = found
     next_tcp = last.next_data
     packets["next_tcp"] = next_tcp
@@ -209,6 +215,9 @@ def find_milestones(
         value = times[name]
         if value is None:
             phases[name] = None
+            continue
+        if value < previous:  # a milestone before the one ahead of it (the BU to the CN above)
+            phases[name] = 0.0
             continue
         phases[name] = value - previous
         previous = value
