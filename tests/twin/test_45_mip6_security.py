@@ -65,20 +65,36 @@ def attack(kind: str, *args: str) -> dict[str, Any]:
 
 @pytest.fixture
 def route_optimised_mn(twin):
-    """The MN's daemon in route optimisation with the CN, at home; restored afterwards."""
+    """The MN's daemon in route optimisation with the CN, at home; restored afterwards.
+
+    Both changes go through ``systemctl reload`` (the unit's ExecReload, ``mvpn-lab mip6 reload``),
+    which returns once the daemon answers again: the same process, the next generation, the new
+    file; the attacks below then meet a daemon that set up the kernel again after a reload."""
     conf = "/etc/mvpn-lab/mn/mip6.yml"
+    before = status("mn")["daemon"]
+    # a file the daemon cannot use: the reload fails in one line and the running daemon stays
+    refused = sh(None, f"cp {conf} {conf}.orig && sed -i 's/^mode: bt$/mode: sideways/' {conf} && "
+                 f"(systemctl reload mvpn-mip6@mn; echo reload-exit=$?); cp {conf}.orig {conf} && "
+                 "journalctl -u mvpn-mip6@mn -n 5 --no-pager -o cat")  # fmt: skip
+    assert "reload-exit=1" in refused, refused
+    assert "reload refused, the running configuration stays" in refused, refused
+    assert "mode" in refused.split("reload refused", 1)[1], refused  # the field is named
+    assert status("mn")["daemon"]["generation"] == before["generation"] and _mode("mn") == "bt"
     sh(None, f"cp {conf} {conf}.orig && sed -i 's/^mode: bt$/mode: ro/' {conf} && "
-       f"printf 'correspondents: [\"{CN}\"]\\n' >> {conf} && systemctl restart mvpn-mip6@mn")  # fmt: skip
+       f"printf 'correspondents: [\"{CN}\"]\\n' >> {conf} && systemctl reload mvpn-mip6@mn")  # fmt: skip
     sh("mn", f"wpa_cli -p {WPA} select_network 0")
     try:
         wait_for("the MN's daemon in ro", lambda: _mode("mn") == "ro")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{sh(None, 'journalctl -u mvpn-mip6@mn -n 40 --no-pager')}") from None
+    after = status("mn")["daemon"]
+    assert (after["pid"], after["generation"]) == (before["pid"], before["generation"] + 1), (before, after)
     wait_for("no binding at the home agent", lambda: binding("ha") is None)
     yield
     sh("mn", f"wpa_cli -p {WPA} select_network 0")
-    sh(None, f"mv {conf}.orig {conf} && systemctl restart mvpn-mip6@mn")
+    sh(None, f"mv {conf}.orig {conf} && systemctl reload mvpn-mip6@mn")
     wait_for("the MN's daemon back in bt", lambda: _mode("mn") == "bt")
+    assert status("mn")["daemon"]["pid"] == before["pid"]
 
 
 def _mode(host: str) -> str | None:

@@ -26,7 +26,7 @@ _MAIN = b"import sys\nfrom mvpn_lab.cli import main\nsys.exit(main())\n"
 
 
 #: the collection's plugins/module_utils files the daemon imports
-MODULE_UTILS = ("ipbatch", "suites", "xfrm")
+MODULE_UTILS = ("ipbatch", "mip6control", "suites", "xfrm")
 _COLLECTION = "ansible_collections/mvpn/lab"
 
 

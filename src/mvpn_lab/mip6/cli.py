@@ -78,6 +78,23 @@ def register(subparsers: Any) -> None:
     where.add_argument("--config", metavar="FILE", help="take the control socket from this configuration")
     status.set_defaults(func=cmd_status)
 
+    reload = sub.add_parser(
+        "reload",
+        help="make a running daemon read its configuration file again (same process)",
+        description="Ask a running daemon to reload: it checks its configuration file again, "
+        "refuses an invalid one in one line (the running configuration stays), else stops as on "
+        "SIGTERM and starts with the new file in the same process. Waits until the new "
+        "generation answers and prints the pid and generation before and after as JSON (the "
+        "unit's ExecReload, so 'systemctl reload' returns once the daemon is back).",
+    )
+    where = reload.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
+    where.add_argument("--config", metavar="FILE", help="take the control socket from this configuration")
+    reload.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="how long to wait (default 30)"
+    )
+    reload.set_defaults(func=cmd_reload)
+
     bundle = sub.add_parser(
         "bundle",
         help="write the daemon as one zip application for lab hosts (mvpn-lab-mip6.pyz)",
@@ -180,16 +197,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mvpn_lab.mip6.daemon.loop import open_daemon
+    from mvpn_lab.mip6.daemon.loop import serve
 
-    cfg = load_config(args.config)
-    daemon = open_daemon(cfg, debug=args.debug)
-    try:
-        daemon.start()
-    except LabError:
-        daemon.finish_shutdown()
-        raise
-    return daemon.run()
+    return serve(load_config(args.config), config_path=str(args.config), debug=args.debug)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -202,6 +212,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(text, flush=True)
     except BrokenPipeError:  # e.g. piped into head: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from mvpn_lab.mip6.core.config import control_socket_path
+    from mvpn_lab.mip6.daemon.control import reload
+
+    if not args.timeout > 0:
+        raise LabError(f"--timeout: expected a number of seconds > 0, got {args.timeout}")
+    path = args.socket if args.socket else control_socket_path(load_config(args.config))
+    print(json.dumps(reload(path, timeout=args.timeout)), flush=True)
     return 0
 
 

@@ -1,7 +1,9 @@
 """The daemon's control socket: a UNIX stream socket answering one command per connection.
 
-Protocol: the client sends one line (``status`` or ``ping``), the daemon answers with one JSON
-object and a newline, then closes. ``mvpn-lab mip6 status --socket PATH`` is the client.
+Protocol: the client sends one line (``status``, ``ping`` or ``reload``), the daemon answers with
+one JSON object and a newline, then closes. The client side is the collection's
+``plugins/module_utils/mip6control.py`` (the daemon bundle carries it): ``mvpn-lab mip6 status``
+and ``mvpn-lab mip6 reload`` here, the ``mvpn.lab.mip6_control`` module on a lab host.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mvpn_lab.collection import module_utils
 from mvpn_lab.errors import LabError
+
+#: ``plugins/module_utils/mip6control.py``: the one client of this socket
+_client = module_utils("mip6control")
 
 MAX_REQUEST = 4096
 CLIENT_TIMEOUT = 0.5  # seconds a client may take to send its line (the loop waits that long at most)
@@ -114,34 +120,17 @@ class ControlServer:
 
 
 def query(path: str, command: str = "status", *, timeout: float = 5.0) -> dict[str, Any]:
-    """Ask a running daemon; raises :class:`ControlError` with one line on any problem."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    """Ask a running daemon; raises :class:`ControlError` with one line on any problem (the
+    client is the collection's ``module_utils/mip6control.py``, shared with the modules)."""
     try:
-        try:
-            sock.connect(path)
-        except FileNotFoundError:
-            raise ControlError(f"no daemon control socket at {path}") from None
-        except OSError as exc:
-            raise ControlError(f"cannot connect to {path}: {exc.strerror or exc}") from None
-        try:
-            sock.sendall(command.encode() + b"\n")
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError as exc:
-            raise ControlError(f"{path}: {exc.strerror or exc}") from None
-    finally:
-        sock.close()
+        return dict(_client.query(path, command, timeout))
+    except _client.ControlError as exc:
+        raise ControlError(str(exc)) from None
+
+
+def reload(path: str, *, timeout: float = 30.0) -> dict[str, Any]:
+    """Reload a running daemon and wait for its new generation (``module_utils/mip6control``)."""
     try:
-        reply = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ControlError(f"{path}: the daemon's answer is not JSON") from None
-    if not isinstance(reply, dict):
-        raise ControlError(f"{path}: the daemon's answer is not a JSON object")
-    if "error" in reply and len(reply) == 1:
-        raise ControlError(f"{path}: {reply['error']}")
-    return reply
+        return dict(_client.reload(path, timeout))
+    except _client.ControlError as exc:
+        raise ControlError(str(exc)) from None
