@@ -76,9 +76,9 @@ def route_optimised_mn(twin):
     refused = sh(None, f"cp {conf} {conf}.orig && sed -i 's/^mode: bt$/mode: sideways/' {conf} && "
                  f"(systemctl reload mvpn-mip6@mn; echo reload-exit=$?); cp {conf}.orig {conf} && "
                  "journalctl -u mvpn-mip6@mn -n 5 --no-pager -o cat")  # fmt: skip
-    assert "reload-exit=1" in refused, refused
-    assert "reload refused, the running configuration stays" in refused, refused
-    assert "mode" in refused.split("reload refused", 1)[1], refused  # the field is named
+    # (systemctl reload runs mvpn-lab mip6 reload --config, which reads the file first and names
+    # the field; a file it can read but the daemon cannot use is refused by the daemon itself)
+    assert "reload-exit=1" in refused and "config field 'mode'" in refused, refused
     assert status("mn")["daemon"]["generation"] == before["generation"] and _mode("mn") == "bt"
     sh(None, f"cp {conf} {conf}.orig && sed -i 's/^mode: bt$/mode: ro/' {conf} && "
        f"printf 'correspondents: [\"{CN}\"]\\n' >> {conf} && systemctl reload mvpn-mip6@mn")  # fmt: skip
