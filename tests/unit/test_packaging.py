@@ -253,7 +253,7 @@ def wheel(tmp_path_factory) -> Path:
     """The package's wheel, built offline from a copy of what the build reads."""
     _check_build_floor()
     tree = tmp_path_factory.mktemp("tree")
-    for name in ("pyproject.toml", "README.md", "requirements.txt", "requirements-dev.txt"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "requirements.txt", "requirements-dev.txt"):
         shutil.copy2(ROOT / name, tree / name)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     shutil.copytree(ROOT / "src", tree / "src", ignore=skip)
@@ -277,6 +277,10 @@ def test_the_wheel_holds_every_file_of_the_package(wheel):
     assert {"mvpn_lab/vlab/data/essential-hook.sh", "mvpn_lab/vlab/data/cabling.sh"} <= files
     assert sorted(files - names) == []
     assert sorted(n for n in names if n.startswith("mvpn_lab/")) == sorted(files)
+    # the licence text travels with the package (setuptools' default license-files)
+    licence = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert len(licence) == 1, sorted(names)
+    assert zipfile.ZipFile(wheel).read(licence[0]) == (ROOT / "LICENSE").read_bytes()
 
 
 def test_the_installed_wheel_reads_its_data_and_keys_the_twin_image_as_the_checkout(wheel, tmp_path):
@@ -341,6 +345,7 @@ SHIPPED = {
     "docs",
     "inventories",
     "README.md",
+    "LICENSE",
     "requirements.txt",
     "bindep.txt",
     "meta/runtime.yml",
