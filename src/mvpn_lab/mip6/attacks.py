@@ -53,7 +53,6 @@ import json
 import os
 import random as _random
 import struct
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv6Address
@@ -61,6 +60,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mvpn_lab.errors import LabError
+from mvpn_lab.mip6.attack_args import ALL_KIND_OPTIONS, KIND_OPTIONS, KINDS, flag
 from mvpn_lab.mip6.core import counters as reasons
 from mvpn_lab.mip6.wire.constants import IPPROTO_MH, MHType
 from mvpn_lab.mip6.wire.ipv6 import mh_checksum, parse_ipv6, verify_mh_checksum
@@ -74,17 +74,6 @@ from mvpn_lab.mip6.wire.messages import (
 
 RandomSource = Callable[[int], bytes]
 
-KINDS = (
-    "bad-auth",
-    "old-seq",
-    "foreign-home",
-    "unknown-mn",
-    "truncated",
-    "garbage",
-    "replay",
-    "replay-after-dereg",
-    "hao-data",
-)
 #: What drops a replayed ESP-protected packet: the receiving kernel's anti-replay window
 #: (``/proc/net/xfrm_stat``), before the daemon ever sees it.
 KERNEL_REPLAY_COUNTER = "kernel:XfrmInStateSeqError"
@@ -443,82 +432,6 @@ def send_packet(packet: bytes, *, count: int = 1, iface: str | None = None) -> N
 
 # --------------------------------------------------------------------------- command line
 
-EPILOG = """\
-kinds (expected daemon counter):
-  bad-auth      BU to a CN, Nonce Indices + random authenticator
-                (expired_nonce_index; bad_authenticator with the CN's current indices)
-  old-seq       BU to the HA with a sequence number not newer than the cached one
-                (sequence_out_of_window, BA 135)
-  foreign-home  BU to the HA for a home address outside its prefix (not_home_subnet, BA 132)
-  unknown-mn    BU to the HA for a home address that is not an allowed mobile node
-                (unknown_mobile_node, BA 129)
-  truncated     BU cut inside its Alternate CoA option (malformed); --variant short|hdrlen:
-                6 octets / Header Len past the end, dropped by a Mobile IPv6 kernel
-  garbage       64 random octets, first option overruns the message (malformed)
-  replay        --packet-hex sent verbatim (sequence_out_of_window)
-
-examples:
-  mvpn-lab mip6 attack old-seq --dst 2001:db8:1::1 --coa 2001:db8:2::100 \\
-      --home-address 2001:db8:1::100 --seq 7 --dry-run
-  mvpn-lab mip6 attack bad-auth --dst 2001:db8:3::10 --coa 2001:db8:2::100 \\
-      --home-address 2001:db8:1::100 --home-nonce-index 12 --careof-nonce-index 12
-  mvpn-lab mip6 attack garbage --dst 2001:db8:1::1 --coa 2001:db8:66::6 --count 5
-  mvpn-lab mip6 attack replay --packet-hex 6000000000383c40... --count 1
-"""
-
-# Options of each kind beyond the common ones (--dst, --count, --iface, --dry-run, --seed).
-_KIND_OPTIONS: dict[str, dict[str, bool]] = {  # option -> required
-    "bad-auth": {
-        "coa": True,
-        "home_address": True,
-        "seq": False,
-        "lifetime": False,
-        "home_nonce_index": False,
-        "careof_nonce_index": False,
-    },
-    "old-seq": {"coa": True, "home_address": True, "seq": True, "lifetime": False},
-    "foreign-home": {"coa": True, "home_address": True, "seq": False, "lifetime": False},
-    "unknown-mn": {"coa": True, "home_address": True, "seq": False, "lifetime": False},
-    "truncated": {"coa": True, "home_address": False, "seq": False, "lifetime": False, "variant": False},
-    "garbage": {"coa": True, "home_address": False, "mh_type": False},
-    "hao-data": {"coa": True, "home_address": True},
-    "replay": {"packet_hex": True},
-    "replay-after-dereg": {"packet_hex": True},
-}
-_ALL_KIND_OPTIONS = sorted({name for opts in _KIND_OPTIONS.values() for name in opts})
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``mvpn-lab mip6 attack``. Values are checked by :func:`cmd_attack` so that every
-    mistake is one line naming the option (argparse's own errors are made one line too)."""
-
-    def one_line_error(message: str) -> NoReturn:
-        print(f"mvpn-lab: error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-    parser.error = one_line_error  # type: ignore[method-assign]
-    parser.add_argument("kind", metavar="KIND", help="one of: " + ", ".join(KINDS))
-    parser.add_argument("--dst", metavar="ADDR", help="destination (HA or CN); required except for replay")
-    parser.add_argument(
-        "--coa", "--src", dest="coa", metavar="ADDR", help="source address, the (forged) care-of address"
-    )
-    parser.add_argument("--home-address", metavar="ADDR", help="home address (Home Address option)")
-    parser.add_argument("--seq", metavar="N", help="BU sequence number 0..65535 (default random)")
-    parser.add_argument("--lifetime", metavar="UNITS", help="BU lifetime in units of 4 s (0..65535)")
-    parser.add_argument("--home-nonce-index", metavar="N", help="bad-auth: home nonce index (default 0)")
-    parser.add_argument("--careof-nonce-index", metavar="N", help="bad-auth: care-of nonce index (default 0)")
-    parser.add_argument("--variant", metavar="V", help="truncated: option (default), short or hdrlen")
-    parser.add_argument("--mh-type", metavar="N", help="garbage: MH type 0..255 (default random 0..7)")
-    parser.add_argument("--packet-hex", metavar="HEX", help="replay: the IPv6 packet as hex")
-    parser.add_argument("--count", metavar="N", default="1", help="copies to send (default 1)")
-    parser.add_argument("--iface", metavar="IF", help="send with sendp() on this Ethernet interface")
-    parser.add_argument("--seed", metavar="N", help="seed the random parts (reproducible packets)")
-    parser.add_argument("--dry-run", action="store_true", help="build and print the packet, send nothing")
-
 
 def _address(option: str, value: str) -> IPv6Address:
     try:
@@ -555,13 +468,13 @@ def build_from_args(args: argparse.Namespace) -> Attack:
     kind = args.kind
     if kind not in KINDS:
         raise LabError(f"KIND: unknown attack {kind!r} (one of {', '.join(KINDS)})")
-    allowed = _KIND_OPTIONS[kind]
-    for name in _ALL_KIND_OPTIONS:
+    allowed = KIND_OPTIONS[kind]
+    for name in ALL_KIND_OPTIONS:
         given = getattr(args, name) is not None
         if given and name not in allowed:
-            raise LabError(f"{_flag(name)}: not used by {kind}")
+            raise LabError(f"{flag(name)}: not used by {kind}")
         if not given and allowed.get(name):
-            raise LabError(f"{_flag(name)}: required by {kind}")
+            raise LabError(f"{flag(name)}: required by {kind}")
     if not kind.startswith("replay") and args.dst is None:
         raise LabError(f"--dst: required by {kind}")
     dst = None if args.dst is None else _address("--dst", args.dst)
