@@ -20,6 +20,7 @@ from mvpn_lab.mip6.core.actions import ReceivedPacket, SendMH
 from mvpn_lab.mip6.core.clock import FakeClock, SystemClock
 from mvpn_lab.mip6.core.config import ConfigError, check_daemon_config, parse_config
 from mvpn_lab.mip6.core.log import MHLogger
+from mvpn_lab.mip6.core.movement import CachedNetwork
 from mvpn_lab.mip6.daemon.control import ControlError, ControlServer, handle_request, query
 from mvpn_lab.mip6.daemon.events import EventLog
 from mvpn_lab.mip6.daemon.loop import SHUTDOWN_WAIT, Daemon, DaemonError, DaemonIO, parse_iw_ssid
@@ -285,7 +286,11 @@ def test_l2_link_up_sends_a_router_solicitation_and_ra_is_validated():
     daemon.start()
     daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
     daemon.driver.on_netlink_readable()
-    assert daemon.io.runner.lines[-1] == "iw dev wlan0 link"  # the network name for the prefix cache
+    # the network name for the prefix cache, then the stale routers' listing (not home: first)
+    assert daemon.io.runner.lines[-2:] == [
+        "iw dev wlan0 link",
+        "ip -6 -j route show default dev wlan0 proto ra",
+    ]
     (rs, dst, ifindex, src), *_ = daemon.io.ndisc.sent
     assert rs[0] == 133 and dst == IPv6Address("ff02::2") and ifindex == 2 and src is None
     nd: FakeNdisc = daemon.io.ndisc
@@ -348,6 +353,31 @@ def _link_up_commands(daemon: Daemon) -> list[str]:
     return daemon.io.runner.take()
 
 
+def test_back_on_a_cached_home_link_the_deregistration_goes_before_the_old_routers_routes():
+    cfg = mn_config(movement_detection="l2", prefix_cache=True)
+    gateways = lambda iface: ["fe80::9", "fe80::1"]  # noqa: E731 (the old router's, the home router's)
+    daemon, stream = make(cfg, ra_default_gateways=gateways, ssid=lambda iface: "LOCAL")
+    daemon.node.detector.cache["LOCAL"] = CachedNetwork(cfg.home_prefix, IPv6Address("fe80::1"))
+    daemon.start()
+    daemon.io.netlink.queue += [addr(2, "fe80::100", 0x80)]  # the interface identifier
+    daemon.driver.on_netlink_readable()
+    daemon.node.move_to(COA1)  # away (its BU is not answered)
+    daemon.drain()
+    stream.seek(0)
+    stream.truncate()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP)]
+    daemon.driver.on_netlink_readable()
+    order = [r["event"] for r in lines(stream) if r["event"] in ("answer", "stale_router_dropped")]
+    assert order == ["answer", "stale_router_dropped"]
+    # the home router's route stays: the RA answering the RS sent at link-up may have renewed it
+    assert [c for c in daemon.io.runner.lines if "route del default" in c] == [
+        "ip -6 route del default via fe80::9 dev wlan0 proto ra"
+    ]
+    (bu,) = [r for r in lines(stream) if r["event"] == "answer"]
+    assert bu["message"] == "BU" and bu["dst"] == str(HA)
+    assert daemon.node.home.state == "deregistering"
+
+
 def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
     cfg = mn_config(movement_detection="l2", prefix_cache=True)
     asked: list[str] = []
@@ -362,7 +392,7 @@ def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
 
     daemon, _ = make(cfg, ra_default_gateways=gateways, ssid=ssid)
     commands = _link_up_commands(daemon)
-    assert asked == ["gw wlan0", "ssid wlan0"]
+    assert asked == ["ssid wlan0", "gw wlan0"]
     assert not [c for c in commands if c.startswith(("ip -6 -j route", "iw "))]
     assert [c for c in commands if "route del default" in c] == [
         "ip -6 route del default via fe80::1 dev wlan0 proto ra",

@@ -203,13 +203,17 @@ def test_registration_route_optimisation_and_handover(tmp_path):
     assert mn.home.state == "registered" and ha.cache.get(HOA).careof_address == COA1
     assert mn.cns[CN].state == "bound" and cn.cache.get(HOA).careof_address == COA1
     assert lab.mn.kernel.take() == [
+        # what the BU needs: the home flag for the BA's routing header, no home prefix on-link
+        f"ip -6 addr replace {HOA}/64 dev wlan0 nodad home",
+        f"ip -6 route del {HOME_PREFIX} dev wlan0",
+        f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}",
+        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+        # the BU has left: the home address moves to the tunnel device
         f"ip -6 tunnel change mip6tnl mode ip6ip6 remote {HA} encaplimit none",  # prepared at start
         "ip link set dev mip6tnl up",
         f"ip -6 addr replace {HOA}/128 dev mip6tnl home",
         f"ip -6 addr del {HOA}/64 dev wlan0",
-        f"ip -6 route del {HOME_PREFIX} dev wlan0",
-        f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}",
-        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+        # the BA
         f"ip -6 tunnel change mip6tnl mode ip6ip6 local {COA1} remote {HA} encaplimit none",
         "ip -6 route replace default dev mip6tnl table 100",
         f"ip -6 rule add from {HOA}/128 table 100 priority 1000",
@@ -420,10 +424,11 @@ def test_return_home_deregisters_everywhere(tmp_path):
     assert lab.mn.kernel.take() == [
         # SetHomeAddress(away=False): no more tunnel for traffic from the home address
         f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
-        f"ip -6 addr del {HOA}/128 dev mip6tnl",
         f"ip -6 addr add {HOA}/64 dev wlan0 nodad",
         # the plain deregistration BU must not get a Home Address option
         f"ip -6 xfrm state delete src {HOA} dst {HA} proto hao",
+        # SettleHomeAddress(away=False), once the BU has left
+        f"ip -6 addr del {HOA}/128 dev mip6tnl",
         # its BA: the reverse tunnel and the signalling states go (RemoveHao finds it gone: fine)
         "ip -6 route del default dev mip6tnl table 100",
         "ip link set dev mip6tnl down",  # parked: the next departure re-points it

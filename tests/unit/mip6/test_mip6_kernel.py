@@ -23,6 +23,7 @@ from mvpn_lab.mip6.core.actions import (
     RouteViaTunnel,
     SendMH,
     SetHomeAddress,
+    SettleHomeAddress,
     SetTunnel,
     StartDad,
 )
@@ -162,14 +163,21 @@ def test_mn_first_departure_registration_and_return_home():
     kernel.execute(SetHomeAddress(HOA, 64, away=True))
     kernel.execute(InstallHao(HOA, COA1, HA, "out"))
     kernel.execute(InstallRoute2(HOA, COA1, HA, "in"))
+    # what the BU needs: the home flag (the BA's routing header names the address), no
+    # home prefix on-link, the two states
+    assert runner.take() == [
+        f"ip -6 addr replace {HOA}/64 dev wlan0 nodad home",
+        f"ip -6 route del {HOME_PREFIX} dev wlan0",
+        f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}",
+        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+    ]
+    assert not kernel.rule_installed
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))  # after the BU
     assert runner.take() == [
         f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",
         "ip link set dev mip6tnl up",
         f"ip -6 addr replace {HOA}/128 dev mip6tnl home",
         f"ip -6 addr del {HOA}/64 dev wlan0",
-        f"ip -6 route del {HOME_PREFIX} dev wlan0",
-        f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}",
-        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
     ]
     kernel.execute(SetTunnel(COA1, HA))
     kernel.execute(RouteViaTunnel(HOA, HA))
@@ -191,9 +199,10 @@ def test_mn_first_departure_registration_and_return_home():
     kernel.execute(SetHomeAddress(HOA, 64, away=False))
     assert runner.take() == [
         f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
-        f"ip -6 addr del {HOA}/128 dev mip6tnl",
         f"ip -6 addr add {HOA}/64 dev wlan0 nodad",
     ]
+    kernel.execute(SettleHomeAddress(HOA, 64, away=False))  # after the deregistration BU
+    assert runner.take() == [f"ip -6 addr del {HOA}/128 dev mip6tnl"]
     for action in (
         DelRouteViaTunnel(HOA),
         DelTunnel(COA2, HA),
@@ -212,10 +221,13 @@ def test_mn_first_departure_registration_and_return_home():
 def test_mn_rule_comes_back_when_leaving_home_again_before_the_dereg_ba():
     kernel, runner, _ = adapter(mn_config(table=7, rule_priority=50, tunnel_name="mt0"))
     kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))
     kernel.execute(RouteViaTunnel(HOA, HA))
     kernel.execute(SetHomeAddress(HOA, 64, away=False))
     runner.take()
     kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    assert not [c for c in runner.take() if " rule " in c]  # not before the BU: it would enter the tunnel
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))
     assert f"ip -6 rule add from {HOA}/128 table 7 priority 50" in runner.take()
 
 
@@ -516,7 +528,7 @@ def test_teardown_removes_everything_installed():
 
 def test_teardown_logs_failures_and_goes_on():
     kernel, runner, stream = adapter(mn_config())
-    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))
     kernel.execute(RouteViaTunnel(HOA, HA))
     runner.fail["ip -6 rule del"] = (2, "RTNETLINK answers: Operation not permitted")
     runner.take()
@@ -558,12 +570,12 @@ def test_subprocess_runner_reports_missing_programs_and_output():
 
 def test_parked_tunnels_are_reused_instead_of_created():
     kernel, runner, _ = adapter(mn_config())
-    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))
     kernel.execute(DelTunnel(COA1, HA))  # back home: parked
     assert kernel.parked == {"mip6tnl"} and kernel.status()["parked_tunnels"] == ["mip6tnl"]
     kernel.execute(SetHomeAddress(HOA, 64, away=False))
     runner.take()
-    kernel.execute(SetHomeAddress(HOA, 64, away=True))  # the next departure
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))  # the next departure
     commands = runner.take()
     assert not [c for c in commands if c.startswith("ip -6 tunnel add")]
     assert commands[:2] == [
@@ -660,7 +672,7 @@ def test_a_parked_device_deleted_behind_our_back_is_made_again():
     kernel, _, _ = adapter(mn_config(), runner)
     kernel.setup()
     runner.take()
-    assert kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    assert kernel.execute(SettleHomeAddress(HOA, 64, away=True))
     commands = runner.take()
     assert commands[:3] == [
         f"ip -6 tunnel change mip6tnl mode ip6ip6 remote {HA} encaplimit none",

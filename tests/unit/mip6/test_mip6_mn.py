@@ -17,6 +17,7 @@ from mvpn_lab.mip6.core.actions import (
     RouteViaTunnel,
     SendMH,
     SetHomeAddress,
+    SettleHomeAddress,
     SetTunnel,
 )
 from mvpn_lab.mip6.core.rr import binding_management_key, sign, verify
@@ -84,6 +85,8 @@ def test_move_sends_home_bu_with_hao_and_alt_coa():
         InstallRoute2(HOA, COA1, HA, "in"),
     ]
     (send,) = home_bus(mn)
+    # the kernel work the BU does not need comes right after it
+    assert acts[3:5] == [send, SettleHomeAddress(HOA, 64, away=True)]
     bu = send.message
     assert send.src == COA1 and send.hao == HOA and send.esp
     assert bu.ack and bu.home and not bu.link_local and bu.lifetime == 900
@@ -254,8 +257,14 @@ def test_coa_lost_pauses_and_new_coa_resumes():
 def test_return_home_deregisters_and_cleans_up():
     mn = registered_mn()
     mn.node.return_home()
-    assert SetHomeAddress(HOA, 64, away=False) in mn.sink.actions
     (send,) = home_bus(mn)
+    acts = mn.sink.actions
+    i = acts.index(send)
+    assert acts[i - 1 : i + 2] == [
+        SetHomeAddress(HOA, 64, away=False),
+        send,
+        SettleHomeAddress(HOA, 64, away=False),
+    ]
     assert send.src == HOA and send.hao is None and send.message.lifetime == 0
     assert find_option(send.message, AlternateCareOfAddress) is None
     mn.sink.drain()

@@ -89,15 +89,16 @@ def test_l2_prefix_cache_configures_address_before_ra():
     d.on_link_up("wlan0", network="LOCAL", iid=IID)
     d.on_router_advertisement("wlan0", [HOME_PREFIX])  # learn home network too
     out = d.on_link_up("wlan0", network="VISITME")
-    assert out == [SendRouterSolicitation("wlan0"), ConfigureAddress("wlan0", COA1, 64, True)]
+    assert out == [ConfigureAddress("wlan0", COA1, 64, True), SendRouterSolicitation("wlan0")]
     # the kernel reports the optimistic address: ready at once, no RA needed
     assert d.on_address("wlan0", COA1, "optimistic") == [CareOfAddressReady("wlan0", COA1)]
     assert d.on_router_advertisement("wlan0", [FOREIGN1]) == []  # prediction confirmed
+    # back home, the deregistration comes before the clean-up and the RS
     assert d.on_link_up("wlan0", network="LOCAL") == [
         CareOfAddressLost("wlan0", COA1),
+        AtHome("wlan0"),
         RemoveAddress("wlan0", COA1),  # the configured (permanent) address leaves with its network
         SendRouterSolicitation("wlan0"),
-        AtHome("wlan0"),
     ]
     assert d.status()["prefix_cache"] == {"LOCAL": str(HOME_PREFIX), "VISITME": str(FOREIGN1)}
 
@@ -113,9 +114,9 @@ def test_l2_prefix_cache_remembers_the_router_for_a_default_route_before_the_ra(
     out = d.on_link_up("wlan0", network="VISITME")
     # the route comes before the address, whose optimistic state sends the Binding Update
     assert out == [
-        SendRouterSolicitation("wlan0"),
         UseCachedRouter("wlan0", ROUTER),
         ConfigureAddress("wlan0", COA1, 64, True),
+        SendRouterSolicitation("wlan0"),
     ]
     assert d.status()["router_cache"] == {"VISITME": str(ROUTER)}
 

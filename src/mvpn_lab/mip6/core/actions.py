@@ -113,12 +113,29 @@ class DelTunnel(Action):
 
 @dataclass(frozen=True)
 class SetHomeAddress(Action):
-    """MN: the home address is configured with the ``home`` flag (away) or as a plain address (home)."""
+    """MN, before the home registration's BU: what that BU and its BA need of the home address.
+
+    Away: the home address keeps the ``home`` flag (a BA's type 2 routing header may name it)
+    and the home prefix is no longer on-link (the BU to the home agent leaves by the visited
+    router). Home: no tunnel for traffic from the home address, and the home address is a plain
+    address on the home link. The rest follows the BU: :class:`SettleHomeAddress`.
+    """
 
     home_address: IPv6Address
     prefix_len: int
     away: bool
     kind: ClassVar[str] = "set_home_address"
+
+
+@dataclass(frozen=True)
+class SettleHomeAddress(Action):
+    """MN, right after the BU that :class:`SetHomeAddress` prepared: the home address moves to
+    the tunnel device and off the links (away), or off the tunnel device (home)."""
+
+    home_address: IPv6Address
+    prefix_len: int
+    away: bool
+    kind: ClassVar[str] = "settle_home_address"
 
 
 @dataclass(frozen=True)

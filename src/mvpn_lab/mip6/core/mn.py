@@ -43,6 +43,7 @@ from mvpn_lab.mip6.core.actions import (
     ResumeTcp,
     RouteViaTunnel,
     SetHomeAddress,
+    SettleHomeAddress,
     SetTunnel,
 )
 from mvpn_lab.mip6.core.binding import (
@@ -302,6 +303,8 @@ class MobileNode(Node):
         self.home.state = RegistrationState.REGISTERING
         self.home.careof_address = coa
         self._start_home_tx(self.config.home_lifetime, first=first)
+        if not was_away:  # the kernel work the BU does not need comes after it
+            self.emit(SettleHomeAddress(self.hoa, self.config.home_prefix_len, away=True))
 
     def coa_lost(self) -> None:
         """The care-of address went away (link down, DAD failed): stop sending until a new one."""
@@ -333,6 +336,8 @@ class MobileNode(Node):
         self.home.careof_address = self.hoa
         self.home.state = RegistrationState.DEREGISTERING
         self._start_home_tx(0, first=False)
+        if was_away:
+            self.emit(SettleHomeAddress(self.hoa, self.config.home_prefix_len, away=False))
         for session in self.cns.values():
             self._cancel_cn_timers(session)
             if session.state in (RouteOptimisationState.UNSUPPORTED,):

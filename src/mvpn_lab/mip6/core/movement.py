@@ -116,29 +116,41 @@ class MovementDetector:
         out: list[Output] = []
         if old is not None and old.ready is not None:
             out.append(CareOfAddressLost(iface, old.ready))
+        # what the next Binding Update needs comes first (back home: the deregistration itself;
+        # on a known network: its router and predicted address), then the clean-up and the RS
+        later: list[Output] = []
         if old is not None and old.predicted is not None and old.network != network:
             # the address this detector configured (permanent, unlike SLAAC's) goes with its network
-            out.append(RemoveAddress(iface, old.predicted))
+            later.append(RemoveAddress(iface, old.predicted))
         link = self.links[iface] = LinkState(
             up=True, network=network, iid=iid if iid is not None else (old.iid if old is not None else None)
         )
         if self.mode == "ra":
-            return out
-        out.append(SendRouterSolicitation(iface))
+            return out + later
+        later.append(SendRouterSolicitation(iface))
         if self.prefix_cache and network is not None and network in self.cache and link.iid is not None:
             cached = self.cache[network]
             prefix = cached.prefix
-            if prefix == self.home_prefix:
+            if self.home_network(network):
                 link.home = True
                 out.append(AtHome(iface))
-                return out
+                return out + later
             predicted = address_from(prefix, link.iid)
             link.prefixes.add(prefix)
             link.predicted = predicted
             if cached.router is not None:
                 out.append(UseCachedRouter(iface, cached.router))
             out.append(ConfigureAddress(iface, predicted, prefix.prefixlen, self.optimistic_dad))
-        return out
+        return out + later
+
+    def home_network(self, network: str | None) -> bool:
+        """The prefix cache knows ``network`` (an SSID) as the home network."""
+        cached = self.cache.get(network) if self.prefix_cache and network is not None else None
+        return cached is not None and cached.prefix == self.home_prefix
+
+    def home_router(self, network: str | None) -> IPv6Address | None:
+        """The router the prefix cache remembers for ``network`` when that is the home network."""
+        return self.cache[network].router if network is not None and self.home_network(network) else None
 
     def on_link_down(self, iface: str) -> list[Output]:
         link = self._link(iface)

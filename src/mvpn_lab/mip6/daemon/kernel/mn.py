@@ -14,6 +14,7 @@ from mvpn_lab.mip6.core.actions import (
     RemoveAddress,
     RouteViaTunnel,
     SetHomeAddress,
+    SettleHomeAddress,
     UseCachedRouter,
 )
 from mvpn_lab.mip6.core.config import MNConfig
@@ -127,25 +128,42 @@ class MNKernel(KernelAdapter):
             self.rule_installed = False
 
     def _do_set_home_address(self, action: SetHomeAddress) -> None:
+        """What the registration's BU needs, before it is sent (the rest: settle_home_address).
+
+        Away: the home address gets the ``home`` flag where it is (without it the kernel drops
+        a packet whose type 2 routing header names it: the BA may come back before the address
+        reaches the tunnel device), and the home prefix's route goes from every interface, so
+        the BU to the home agent leaves by the visited router. Home: the ``from HOA`` rule goes
+        (the deregistration must not enter the tunnel) and the address is back on the home link.
+        """
+        cfg = self.cfg
+        if action.away:
+            address = f"{action.home_address}/{action.prefix_len}"
+            self.run(["ip", "-6", "addr", "replace", address, "dev", cfg.interfaces[0], "nodad", "home"])
+            for iface in cfg.interfaces:
+                self.run(["ip", "-6", "route", "del", str(cfg.home_prefix), "dev", iface], missing_ok=True)
+        else:
+            self.away = False
+            self._sync_rule()
+            self.home_address_at_home(action.prefix_len)
+
+    def _do_settle_home_address(self, action: SettleHomeAddress) -> None:
+        """Right after the BU: away, the home address moves to the tunnel device, flagged
+        ``home``, and off the interfaces (the ``from HOA`` rule comes back if still registered);
+        home, it leaves the tunnel device."""
         cfg = self.cfg
         hoa, tunnel = action.home_address, cfg.tunnel_name
         if action.away:
-            # The home address moves to the tunnel device, flagged "home" (without the flag the
-            # kernel drops packets whose type 2 routing header names it).
             self._ensure_tunnel(tunnel, self.tunnels.get(tunnel, (None, cfg.home_agent))[0], cfg.home_agent)
             self.run(["ip", "-6", "addr", "replace", f"{hoa}/128", "dev", tunnel, "home"])
             for iface in cfg.interfaces:
                 self.run(
                     ["ip", "-6", "addr", "del", f"{hoa}/{action.prefix_len}", "dev", iface], missing_ok=True
                 )
-                self.run(["ip", "-6", "route", "del", str(cfg.home_prefix), "dev", iface], missing_ok=True)
             self.away = True
             self._sync_rule()
         else:
-            self.away = False
-            self._sync_rule()
             self.run(["ip", "-6", "addr", "del", f"{hoa}/128", "dev", tunnel], missing_ok=True)
-            self.home_address_at_home(action.prefix_len)
 
     def home_address_at_home(self, prefix_len: int) -> None:
         """The home address on the home link, without DAD.

@@ -215,11 +215,22 @@ class MobileNodeDriver(RoleDriver):
             if isinstance(event, LinkEvent):
                 self.events.info("link", iface=event.iface, up=event.up)
                 if event.up:
-                    if event.iface in self.cfg.interfaces:
-                        self._routers.pop(event.iface, None)
-                        self._drop_default_routes(event.iface, keep=None)
+                    ours = event.iface in self.cfg.interfaces
                     network = self._network_name(event.iface)
+                    # Back on a home link the prefix cache knows with its router, the
+                    # deregistration goes on-link first and the other routers' routes after it
+                    # (the home router's stays: the RA answering our RS may have put it back
+                    # already). Elsewhere they all go first, so that the next BU cannot leave
+                    # by a router that is no longer there.
+                    home_router = node.detector.home_router(network)
+                    if ours:
+                        self._routers.pop(event.iface, None)
+                        if home_router is None:
+                            self._drop_default_routes(event.iface, keep=None)
                     node.on_link_up(event.iface, network=network, iid=self.translator.iids.get(event.iface))
+                    if ours and home_router is not None:
+                        self.loop.drain()
+                        self._drop_default_routes(event.iface, keep=home_router)
                 else:
                     node.on_link_down(event.iface)
             elif isinstance(event, AddressEvent):
