@@ -631,6 +631,44 @@ def test_home_address_at_home_replaces_only_a_copy_that_is_not_ours():
     assert runner.take() == [add, "ip -6 -j addr show dev wlan0"]
 
 
+def test_home_address_at_home_asks_the_kernel_in_process_and_falls_back_to_a_listing():
+    add = f"ip -6 addr add {HOA}/64 dev wlan0 nodad"
+    exists = {add: (2, "RTNETLINK answers: File exists")}
+    asked: list[tuple[str, IPv6Address]] = []
+
+    def info_of(flags: dict[str, bool] | None):
+        def query(iface: str, address: IPv6Address) -> dict[str, bool] | None:
+            asked.append((iface, address))
+            return flags
+
+        return query
+
+    # SLAAC's copy (not added by hand): replaced, no ip listing
+    runner = Runner(fail=dict(exists))
+    kernel, _, _ = adapter(mn_config(), runner)
+    kernel.address_info = info_of({"dynamic": True, "tentative": True, "dadfailed": False})
+    kernel.home_address_at_home(64)
+    assert runner.take() == [add, f"ip -6 addr del {HOA}/64 dev wlan0", add]
+    assert asked == [("wlan0", HOA)]
+    # ours already: left alone
+    runner = Runner(fail=dict(exists))
+    kernel, _, _ = adapter(mn_config(), runner)
+    kernel.address_info = info_of({"dynamic": False, "tentative": False, "dadfailed": False})
+    kernel.home_address_at_home(64)
+    assert runner.take() == [add]
+
+    # the query fails: a warning, and the listing decides as before
+    def broken(iface: str, address: IPv6Address) -> None:
+        raise OSError("netlink socket closed")
+
+    runner = Runner(fail=dict(exists), stdout={"ip -6 -j addr show dev wlan0": _addr_json()})
+    kernel, _, stream = adapter(mn_config(), runner)
+    kernel.address_info = broken
+    kernel.home_address_at_home(64)
+    assert runner.take() == [add, "ip -6 -j addr show dev wlan0"]
+    assert [r["event"] for r in lines(stream)] == ["netlink_query_failed"]
+
+
 def test_ha_parking_with_several_bindings_never_shares_a_device():
     x, y, c = IPv6Address("2001:db8:5::1"), IPv6Address("2001:db8:6::1"), IPv6Address("2001:db8:7::1")
     kernel, runner, _ = adapter(ha_config(allowed_mobile_nodes=None))

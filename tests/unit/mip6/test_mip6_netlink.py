@@ -241,6 +241,39 @@ def test_kernel_queries_read_ra_default_routes_from_the_real_kernel():
     assert done.stdout.strip() == "['fe80::1', 'fe80::2']"
 
 
+def test_kernel_queries_read_an_address_flags_as_ip_shows_them_from_the_real_kernel():
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs unshare and iproute2")
+    script = (
+        "import subprocess as s\n"
+        "from ipaddress import IPv6Address as A\n"
+        "from mvpn_lab.mip6.daemon.netlink import KernelQueries\n"
+        "for c in ('ip link add v0 type veth peer name v1', 'ip link set v0 up', 'ip link set v1 up',\n"
+        "          'ip -6 addr add 2001:db8::1/64 dev v0 nodad',\n"  # by hand: permanent
+        "          'ip -6 addr add 2001:db8::2/64 dev v0 nodad valid_lft 100 preferred_lft 100',\n"
+        "          'ip -6 addr add 2001:db8::3/64 dev v0'):\n"  # in DAD for a second
+        "    s.run(c.split(), check=True)\n"
+        "q = KernelQueries()\n"
+        "for a in ('2001:db8::1', '2001:db8::2', '2001:db8::3', '2001:db8::4'):\n"
+        "    print(q.address_info('v0', A(a)))\n"
+        "q.close()\n"
+    )
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip("needs root for a network namespace")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "{'dynamic': False, 'tentative': False, 'dadfailed': False}",
+        "{'dynamic': True, 'tentative': False, 'dadfailed': False}",
+        "{'dynamic': False, 'tentative': True, 'dadfailed': False}",
+        "None",
+    ]
+
+
 def test_a_deletion_after_failed_dad_is_dadfailed_and_a_removal_by_hand_is_removed():
     t = MovementTranslator(("wlan0",))
     t.translate(link(3, "wlan0", UP))

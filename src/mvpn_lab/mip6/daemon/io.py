@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class DaemonIO:
     # MN link-up look-ups in-process (netlink.KernelQueries); None: through ``runner`` (ip, iw)
     ra_default_gateways: Callable[[str], list[str]] | None = None
     ssid: Callable[[str], str | None] | None = None
+    address_info: Callable[[str, IPv6Address], dict[str, bool] | None] | None = None
     # home agent's handover buffer: TunDevice-like (fileno, read, write, close), HostapdEvents-like
     # (fileno, attach, keepalive, receive, close) and the neighbour-table look-up
     # correspondent: the kernel's xfrm reports (XfrmReports-like: fileno, read, close)

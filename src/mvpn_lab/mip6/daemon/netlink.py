@@ -307,6 +307,28 @@ class KernelQueries:
                 out.append(str(gateway))
         return out
 
+    def address_info(self, iface: str, address: IPv6Address) -> dict[str, bool] | None:
+        """``address`` on ``iface`` with the flags ``ip -j addr show`` would give it (``dynamic``:
+        not added by hand, ``tentative``, ``dadfailed``); None when it is not there. The mobile
+        node asks this on its way home, before the deregistration (an ``ip`` listing is a process,
+        0.06-0.1 s on the twin)."""
+        from pyroute2 import IPRoute
+
+        if self._ipr is None:
+            self._ipr = IPRoute()
+        for msg in self._ipr.get_addr(family=AF_INET6, index=socket.if_nametoindex(iface)):
+            local = _attr(msg, "IFA_ADDRESS")
+            if local is None or IPv6Address(local) != IPv6Address(address):
+                continue
+            flags = _attr(msg, "IFA_FLAGS")
+            flags = int(flags if flags is not None else _get(msg, "flags") or 0)
+            return {
+                "dynamic": not flags & IFA_F_PERMANENT,
+                "tentative": bool(flags & IFA_F_TENTATIVE),
+                "dadfailed": bool(flags & IFA_F_DADFAILED),
+            }
+        return None
+
     def neighbours(self, iface: str) -> list[tuple[str, str]]:
         """``(address, lladdr)`` of the IPv6 neighbour entries on ``iface`` that have a lladdr
         (the home agent's handover buffer maps a departing station's MAC to its home address)."""

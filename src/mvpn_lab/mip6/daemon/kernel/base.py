@@ -237,10 +237,15 @@ def address_valid_lifetime(listing: str, address: IPv6Address) -> float | None:
     return None
 
 
+def _usable(info: dict[str, Any] | None) -> bool:
+    """Whether an address, flagged as ``ip -j addr show`` flags it, was added by hand and is out
+    of DAD (None: not there)."""
+    return info is not None and not any(info.get(flag) for flag in ("dynamic", "tentative", "dadfailed"))
+
+
 def _usable_permanent(listing: str, address: IPv6Address) -> bool:
     """Whether ``ip -j addr show`` output has ``address`` added by hand and out of DAD."""
-    info = _address_info(listing, address)
-    return info is not None and not any(info.get(flag) for flag in ("dynamic", "tentative", "dadfailed"))
+    return _usable(_address_info(listing, address))
 
 
 @dataclass(frozen=True)

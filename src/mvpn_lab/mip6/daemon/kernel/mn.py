@@ -29,6 +29,7 @@ from mvpn_lab.mip6.daemon.kernel.base import (
     PolicyKey,
     Template,
     _net,
+    _usable,
     _usable_permanent,
     sysctl_key,
 )
@@ -41,6 +42,8 @@ class MNKernel(KernelAdapter):
     away: bool = False
     route_via_tunnel: bool = False
     rule_installed: bool = False
+    # an address's flags in-process (netlink.KernelQueries.address_info); None: an ip listing
+    address_info: Callable[[str, IPv6Address], dict[str, bool] | None] | None = None
 
     @property
     def address(self) -> IPv6Address:
@@ -180,13 +183,21 @@ class MNKernel(KernelAdapter):
         home_link = cfg.interfaces[0]
         address = f"{cfg.home_address}/{prefix_len}"
         added = self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
-        if added.ok:
-            return
-        listing = self.run(["ip", "-6", "-j", "addr", "show", "dev", home_link])
-        if _usable_permanent(listing.stdout, cfg.home_address):
+        if added.ok or self._home_address_usable(home_link):
             return
         self.run(["ip", "-6", "addr", "del", address, "dev", home_link], missing_ok=True)
         self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
+
+    def _home_address_usable(self, iface: str) -> bool:
+        """The home address on ``iface`` is ours: added by hand and out of DAD."""
+        home = self.cfg.home_address
+        if self.address_info is not None:
+            try:
+                return _usable(self.address_info(iface, home))
+            except Exception as exc:  # pyroute2 raises its own types; fall back to ip
+                self.events.warning("netlink_query_failed", f"addresses of {iface}: {exc}")
+        listing = self.run(["ip", "-6", "-j", "addr", "show", "dev", iface])
+        return _usable_permanent(listing.stdout, home)
 
     def _do_route_via_tunnel(self, action: RouteViaTunnel) -> None:
         cfg = self.cfg

@@ -37,7 +37,7 @@ class MobileNodeDriver(RoleDriver):
         self.loop = loop
         self.events = loop.events
         self.node = MobileNode(cfg, clock=args.clock, sink=args.sink, logger=args.logger, random=args.random)
-        self.kernel = MNKernel(cfg, loop.io.runner, loop.events)
+        self.kernel = MNKernel(cfg, loop.io.runner, loop.events, address_info=loop.io.address_info)
         self.translator = MovementTranslator(cfg.interfaces, ifname=loop.io.ifname)
         self.tcp: TcpRecovery | None = None
         if cfg.tcp_recovery:
@@ -63,6 +63,7 @@ class MobileNodeDriver(RoleDriver):
             "queries": queries,
             "ra_default_gateways": queries.ra_default_gateways,
             "ssid": queries.ssid,
+            "address_info": queries.address_info,
         }
 
     # ------------------------------------------------------------------ start
