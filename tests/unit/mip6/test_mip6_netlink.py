@@ -214,13 +214,22 @@ def test_interface_identifier_follows_slaac_not_the_link_local_address():
     assert t.iids["wlan0"] == 0x020C_30FF_FEBB_F0B6
 
 
-def test_kernel_queries_read_ra_default_routes_from_the_real_kernel():
+def _in_network_namespace(script: str) -> str:
+    """Run a Python ``script`` in a new network namespace (the real kernel); its output."""
     import shutil
     import subprocess
     import sys
 
     if not shutil.which("unshare") or not shutil.which("ip"):
         pytest.skip("needs unshare and iproute2")
+    done = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
+    if done.returncode != 0 and "Operation not permitted" in done.stderr:
+        pytest.skip("needs root for a network namespace")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_kernel_queries_read_ra_default_routes_from_the_real_kernel():
     script = (
         "import subprocess as s\n"
         "from mvpn_lab.mip6.daemon.netlink import KernelQueries\n"
@@ -234,20 +243,10 @@ def test_kernel_queries_read_ra_default_routes_from_the_real_kernel():
         "print(sorted(q.ra_default_gateways('v0')))\n"
         "q.close()\n"
     )
-    done = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
-    if done.returncode != 0 and "Operation not permitted" in done.stderr:
-        pytest.skip("needs root for a network namespace")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['fe80::1', 'fe80::2']"
+    assert _in_network_namespace(script).strip() == "['fe80::1', 'fe80::2']"
 
 
 def test_kernel_queries_read_an_address_flags_as_ip_shows_them_from_the_real_kernel():
-    import shutil
-    import subprocess
-    import sys
-
-    if not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("needs unshare and iproute2")
     script = (
         "import subprocess as s\n"
         "from ipaddress import IPv6Address as A\n"
@@ -262,11 +261,7 @@ def test_kernel_queries_read_an_address_flags_as_ip_shows_them_from_the_real_ker
         "    print(q.address_info('v0', A(a)))\n"
         "q.close()\n"
     )
-    done = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
-    if done.returncode != 0 and "Operation not permitted" in done.stderr:
-        pytest.skip("needs root for a network namespace")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
+    assert _in_network_namespace(script).splitlines() == [
         "{'dynamic': False, 'tentative': False, 'dadfailed': False}",
         "{'dynamic': True, 'tentative': False, 'dadfailed': False}",
         "{'dynamic': False, 'tentative': True, 'dadfailed': False}",
