@@ -66,6 +66,14 @@ options:
     description: With O(state=stopped), wait for the download to end (V(true)) or kill it now (V(false)).
     type: bool
     default: true
+  wait_for_data:
+    description:
+      - With O(state=started), seconds to wait until the first bytes of the body have arrived (the
+        connection is up and the server sends), so that what follows the task (a handover) finds the
+        transfer flowing. The task fails, and curl is stopped, when curl ends or nothing arrives in
+        that time. V(0) returns as soon as curl is started.
+    type: float
+    default: 0.0
   force:
     description:
       - With O(state=started), remove the files of an earlier, finished transfer of the same name first.
@@ -90,6 +98,7 @@ EXAMPLES = r"""
     expected_sha256: "{{ test_file.sha256 }}"
     expected_bytes: 104857600
     limit_rate: 200k
+    wait_for_data: 10
   register: download
 
 - name: Bytes so far
@@ -138,6 +147,11 @@ started_at:
   returned: always
   type: float
   sample: 1764183900.5
+first_data_at:
+  description: time.time() when the first bytes of the body were seen, with O(wait_for_data) > 0.
+  returned: when state is started
+  type: float
+  sample: 1764183900.9
 running:
   description: Whether curl is still running.
   returned: when state is running
@@ -310,8 +324,30 @@ def start(module, paths):
         expected_bytes=p["expected_bytes"],
     )
     write_json(paths["json"], record)
-    result.update(pid=pid, started_at=started_at)
+    result.update(pid=pid, started_at=started_at, first_data_at=None)
+    if p["wait_for_data"] > 0:
+        result["first_data_at"] = wait_for_data(module, paths, pid, proc_start, p["wait_for_data"])
     module.exit_json(**result)
+
+
+def wait_for_data(module, paths, pid, proc_start, seconds):
+    """time.time() when the body file first has a byte; fails (curl stopped) when curl ends first
+    or nothing arrives within ``seconds``."""
+    deadline = time.time() + seconds
+    while True:
+        if size_of(paths["body"]) > 0:
+            return time.time()
+        if not is_running(pid, proc_start):
+            said = last_line(paths["log"]) or "no message"
+            module.fail_json(msg="url: curl ended before any data arrived (%s)" % said, pid=pid)
+        if time.time() >= deadline:
+            stop(pid, proc_start, signal.SIGTERM, TERM_TIMEOUT)
+            module.fail_json(
+                msg="url: no data from %s within %s s (wait_for_data); curl stopped"
+                % (module.params["url"], seconds),
+                pid=pid,
+            )
+        time.sleep(0.02)
 
 
 def running(module, paths):
@@ -454,6 +490,7 @@ def main():
             timeout=dict(type="float", default=300.0),
             wait=dict(type="bool", default=True),
             force=dict(type="bool", default=False),
+            wait_for_data=dict(type="float", default=0.0),
         ),
         supports_check_mode=True,
     )
@@ -468,6 +505,8 @@ def main():
         module.fail_json(msg="expected_bytes: expected a number of bytes >= 0, got %d" % p["expected_bytes"])
     if p["timeout"] < 0:
         module.fail_json(msg="timeout: expected a number of seconds >= 0, got %s" % p["timeout"])
+    if p["wait_for_data"] < 0:
+        module.fail_json(msg="wait_for_data: expected a number of seconds >= 0, got %s" % p["wait_for_data"])
     paths = files(p)
     if p["state"] == "started":
         start(module, paths)

@@ -219,6 +219,37 @@ def test_http_error(http, tmp_path, run_module, spawned):
     assert result["bytes"] == 0 and result["sha256"] is None
 
 
+def test_start_waits_for_the_first_data(http, tmp_path, run_module, spawned):
+    begin = time.time()
+    start = started(run_module, tmp_path, spawned, url=http.url + "/slow/400000", wait_for_data=10)
+    assert begin <= start["started_at"] <= start["first_data_at"] <= time.time()
+    assert (tmp_path / "t/dl.body").stat().st_size > 0  # the connection was up when it returned
+    http.release.set()
+    assert run(run_module, tmp_path, state="stopped", timeout=20)["status"] == "completed"
+    # without the option: no waiting, no time
+    again = started(run_module, tmp_path, spawned, url=http.url + "/files/10", force=True)
+    assert again["first_data_at"] is None
+
+
+def test_start_fails_when_no_data_comes(tmp_path, run_module, spawned):
+    with socket.socket() as s:  # a port nobody listens on: curl ends at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run(run_module, tmp_path, url=f"http://127.0.0.1:{port}/x", wait_for_data=10)
+    assert result["failed"] is True
+    assert result["msg"].startswith("url: curl ended before any data arrived (curl: (7) Failed to connect")
+    # a server that accepts but never answers: the wait ends and curl is stopped
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/x"
+        result = run(run_module, tmp_path, url=url, wait_for_data=0.5, force=True)
+        spawned.append(result["pid"])
+        assert result["failed"] is True
+        assert result["msg"] == f"url: no data from {url} within 0.5 s (wait_for_data); curl stopped"
+        assert not background.is_running(result["pid"])
+
+
 def test_connection_refused(tmp_path, run_module, spawned):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -335,6 +366,7 @@ def test_reused_pid_is_not_curl(tmp_path, run_module):
             "url: expected a URL like http://[fec0::2]/files/x.bin, got '-K/etc/passwd'",
         ),
         ({"timeout": -1}, "timeout: expected a number of seconds >= 0, got -1.0"),
+        ({"wait_for_data": -1}, "wait_for_data: expected a number of seconds >= 0, got -1.0"),
     ],
 )
 def test_bad_options(tmp_path, run_module, args, msg):
