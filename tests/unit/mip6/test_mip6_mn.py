@@ -176,6 +176,51 @@ def test_ba_checks():
     }
 
 
+def _retransmit_home_bu(mn) -> None:
+    mn.clock.advance(mn.node.next_deadline() - mn.clock.monotonic())
+    mn.node.tick()
+
+
+def test_ba_for_an_earlier_transmission_of_the_same_bu_registers():
+    """RFC 6275 11.7.3: the BA's Sequence Number must match "an outstanding Binding Update", any
+    transmission of it. Found on the twin (Test 4, UMTS): the home agent's DAD (1 s) and the RTT
+    (0.5 s) made the BA of the first BU arrive after its retransmission (InitialBindackTimeoutFirstReg,
+    1.5 s); taking only the newest number, the MN ignored it and the next one too, and registered
+    8.7 s after the move instead of 2.0 s."""
+    mn = make_mn()
+    mn.node.move_to(COA1)
+    (first,) = home_bus(mn)
+    first_sent = mn.node.home.sent
+    _retransmit_home_bu(mn)
+    _retransmit_home_bu(mn)
+    sends = home_bus(mn)
+    assert [s.message.seq for s in sends[1:]] == [(first.message.seq + i) % 65536 for i in (1, 2)]
+    assert all(s.message.lifetime == first.message.lifetime and s.src == COA1 for s in sends)
+    assert mn.deliver(ba_from_ha(first.message)) == "accepted"
+    assert mn.node.home.state == "registered"
+    assert mn.node.stats["home_ba_for_earlier_transmission"] == 1
+    assert mn.node.home.accepted == first_sent  # the lifetime counts from the BU it acknowledged
+    assert mn.node.timer_deadline("home_bu") is None
+    assert SetTunnel(COA1, HA) in mn.sink.actions
+    # the later transmissions' BAs are now duplicates
+    assert mn.deliver(ba_from_ha(sends[2].message)) == "rejected:unsolicited"
+
+
+def test_ba_for_a_bu_of_an_earlier_care_of_address_is_refused():
+    """Only the transmissions of the BU that is outstanding count: after a move, a BA for the BU
+    sent from the previous care-of address (a different binding) is not taken."""
+    mn = make_mn()
+    mn.node.move_to(COA1)
+    (old,) = home_bus(mn)
+    mn.sink.drain()
+    mn.node.move_to(COA2)
+    (new,) = home_bus(mn)
+    assert mn.deliver(ba_from_ha(old.message, dst=COA2)) == "rejected:unexpected_sequence"
+    assert mn.node.home.state == "registering"
+    assert mn.deliver(ba_from_ha(new.message, dst=COA2)) == "accepted"
+    assert mn.node.stats.get("home_ba_for_earlier_transmission") == 0
+
+
 def test_ba_135_resynchronises_sequence():
     mn = make_mn()
     mn.node.move_to(COA1)
@@ -415,6 +460,26 @@ def test_without_cn_ack_a_ba_135_from_the_correspondent_resynchronises():
     assert mn.deliver(received(SendMH(CN, COA1, forged, rh2=HOA))) == "rejected:bad_authenticator"
     late = sign(BindingAcknowledgement(status=0, seq=again.seq), kbm, COA1, CN)
     assert mn.deliver(received(SendMH(CN, COA1, late, rh2=HOA))) == "rejected:unsolicited"
+
+
+def test_ba_from_the_correspondent_for_an_earlier_transmission_binds():
+    """The same rule for the correspondent's BA (A flag): any transmission of the outstanding BU,
+    checked with the same Kbm."""
+    mn = make_mn(mode="ro", correspondents=(CN,), cn_ack=True)
+    _away_with_rr_tokens(mn)
+    first = mn.sink.sent()[-1].message
+    mn.sink.drain()
+    mn.clock.advance(mn.node.timer_deadline(("cn_bu", CN)) - mn.clock.monotonic())
+    mn.node.tick()
+    (again,) = [s.message for s in mn.sink.sent() if isinstance(s.message, BindingUpdate)]
+    assert again.seq == (first.seq + 1) % 65536
+    kbm = binding_management_key(b"H" * 8, b"C" * 8)
+    ba = sign(BindingAcknowledgement(status=0, seq=first.seq, lifetime=105), kbm, COA1, CN)
+    assert mn.deliver(received(SendMH(CN, COA1, ba, rh2=HOA))) == "accepted"
+    assert mn.node.cns[CN].state == "bound"
+    assert mn.node.stats["cn_ba_for_earlier_transmission"] == 1
+    stale = sign(BindingAcknowledgement(status=0, seq=(first.seq - 1) % 65536, lifetime=105), kbm, COA1, CN)
+    assert mn.deliver(received(SendMH(CN, COA1, stale, rh2=HOA))) == "rejected:unsolicited"
 
 
 @pytest.mark.parametrize(("status", "home", "careof"), [(136, 1, 0), (137, 0, 1), (138, 1, 1)])

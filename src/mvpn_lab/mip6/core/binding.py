@@ -166,6 +166,32 @@ class BindingUpdateListEntry:
     retransmit_timeout: float = 0.0
     last_status: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The BUs of the current series, sequence number -> time sent: every transmission since what
+    #: the BU asks for (care-of address, lifetime) last changed. RFC 6275 11.7.3 accepts a BA whose
+    #: Sequence Number matches "an outstanding Binding Update", not only the newest: on a slow link
+    #: the BA of one transmission can arrive after the next was sent (a BU retransmitted after
+    #: InitialBindackTimeoutFirstReg while the home agent's DAD ran), and ignoring it delays the
+    #: registration by a whole retransmission interval, or several.
+    series: dict[int, float] = field(default_factory=dict)
+    series_content: tuple[Any, ...] | None = None
+
+    def record_sent(self, seq: int, now: float, content: tuple[Any, ...]) -> None:
+        """A BU left with ``seq`` asking for ``content``; a new content starts a new series."""
+        if content != self.series_content:
+            self.series = {}
+            self.series_content = content
+        self.series[seq] = now
+        self.seq = seq
+        self.sent = now
+
+    def outstanding_sent(self, seq: int) -> float | None:
+        """When the outstanding BU with ``seq`` was sent, or None if no BU of the series has it."""
+        return self.series.get(seq)
+
+    def acknowledged(self) -> None:
+        """A BA matched: no BU of the series is outstanding any more."""
+        self.series = {}
+        self.series_content = None
 
     @property
     def expires(self) -> float | None:

@@ -371,8 +371,8 @@ class MobileNode(Node):
             return
         recent.append(now)
         dereg = self.home.state == RegistrationState.DEREGISTERING
-        self.home.seq = seq_add(self.home.seq)
-        self.home.sent = now
+        content = (dereg, None if dereg else self.coa, self.home.requested_lifetime)
+        self.home.record_sent(seq_add(self.home.seq), now, content)
         self.home.transmissions += 1
         self.home.retransmit_timeout = self._htx.timeout
         self._htx.outstanding = True
@@ -524,8 +524,12 @@ class MobileNode(Node):
             self.cancel_timer("home_bu")
             self._send_home_bu()
             return ACCEPTED
-        if ba.seq != self.home.seq:
+        sent = self.home.outstanding_sent(ba.seq)
+        if sent is None:
             return self._reject(reasons.UNEXPECTED_SEQUENCE)
+        if ba.seq != self.home.seq:
+            self.stats.inc("home_ba_for_earlier_transmission")
+        self.home.acknowledged()
         self._htx.outstanding = False
         self.cancel_timer("home_bu")
         self.home.last_status = ba.status
@@ -548,19 +552,19 @@ class MobileNode(Node):
             self._htx.outstanding = True
             self.set_timer("home_bu", MAX_BINDACK_TIMEOUT, self._home_retransmit)
             return ACCEPTED
-        self._home_registered(ba, granted)
+        self._home_registered(ba, granted, sent)
         return ACCEPTED
 
-    def _home_registered(self, ba: BindingAcknowledgement, granted: float) -> None:
-        assert self.home.sent is not None and self.coa is not None
+    def _home_registered(self, ba: BindingAcknowledgement, granted: float, sent: float) -> None:
+        assert self.coa is not None
         self.home.state = RegistrationState.REGISTERED
         self.home.granted_lifetime = granted
-        self.home.accepted = self.home.sent
+        self.home.accepted = sent
         interval = granted * self.config.refresh_fraction
         bra = find_option(ba, BindingRefreshAdvice)
         if bra is not None and 0 < bra.refresh_seconds < interval:
             interval = bra.refresh_seconds
-        elapsed = self.now() - self.home.sent
+        elapsed = self.now() - sent
         self.set_timer("home_refresh", max(0.0, interval - elapsed), self._home_refresh)
         self.set_timer("home_expire", max(0.0, granted - elapsed), self._home_expired)
         if self._tunnel_coa != self.coa:
@@ -756,8 +760,7 @@ class MobileNode(Node):
         assert session.home_token is not None
         now = self.now()
         dereg = session.dereg
-        session.bul.seq = seq_add(session.bul.seq)
-        session.bul.sent = now
+        seq = seq_add(session.bul.seq)
         session.bul.transmissions += 1
         session.bu_tx += 1
         lifetime = 0 if dereg else min(self.config.cn_lifetime, MAX_RR_BINDING_LIFETIME)
@@ -774,6 +777,7 @@ class MobileNode(Node):
         session.kbm = kbm
         session.auth_coa = coa
         session.bul.careof_address = coa
+        session.bul.record_sent(seq, now, (dereg, coa, lifetime, kbm))
         bu = BindingUpdate(
             seq=session.bul.seq, lifetime=lifetime_units(lifetime), ack=self.config.cn_ack, options=(indices,)
         )
@@ -796,7 +800,7 @@ class MobileNode(Node):
             )
             self.set_timer(("cn_bu", session.peer), timeout, lambda: self._retx_cn_bu(session))
         else:
-            self._cn_bound(session, lifetime)
+            self._cn_bound(session, lifetime, now)
 
     def _retx_cn_bu(self, session: CNSession) -> None:
         if self._give_up(session, session.bu_tx):
@@ -811,7 +815,7 @@ class MobileNode(Node):
                 careof=not session.careof_token_fresh(now, self.coa),
             )
 
-    def _cn_bound(self, session: CNSession, granted: float) -> None:
+    def _cn_bound(self, session: CNSession, granted: float, sent: float) -> None:
         session.bul.retransmit_timeout = 0.0
         session.bu_tx = 0
         session.resyncs = 0
@@ -823,8 +827,8 @@ class MobileNode(Node):
             return
         session.state = RouteOptimisationState.BOUND
         session.bul.granted_lifetime = granted
-        session.bul.accepted = session.bul.sent
-        elapsed = self.now() - (session.bul.sent or self.now())
+        session.bul.accepted = sent
+        elapsed = self.now() - sent
         refresh = max(0.0, granted * self.config.refresh_fraction - elapsed)
         self.set_timer(("cn_refresh", session.peer), refresh, lambda: self._cn_refresh(session))
 
@@ -885,8 +889,12 @@ class MobileNode(Node):
             self.cancel_timer(("cn_bu", session.peer))
             self._send_cn_bu(session)
             return ACCEPTED
-        if ba.seq != session.bul.seq:
+        sent = session.bul.outstanding_sent(ba.seq)
+        if sent is None:
             return self._reject(reasons.UNEXPECTED_SEQUENCE)
+        if ba.seq != session.bul.seq:
+            self.stats.inc("cn_ba_for_earlier_transmission")
+        session.bul.acknowledged()
         self.cancel_timer(("cn_bu", session.peer))
         session.bul.last_status = ba.status
         if not ba.accepted:
@@ -894,7 +902,7 @@ class MobileNode(Node):
             session.state = RouteOptimisationState.FAILED
             self._uninstall_ro(session)
             return ACCEPTED
-        self._cn_bound(session, ba.lifetime * LIFETIME_UNIT)
+        self._cn_bound(session, ba.lifetime * LIFETIME_UNIT, sent)
         return ACCEPTED
 
     # ================================================================== status
