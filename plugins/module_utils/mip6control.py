@@ -5,7 +5,8 @@
 The daemon (``mvpn_lab.mip6.daemon.control``, which carries this file in its bundle) listens on a
 UNIX stream socket and answers one command per connection: the client sends one line, the daemon
 answers with one JSON object and a newline, then closes. Commands: ``ping`` (pid and generation),
-``status`` (the whole status) and ``reload``.
+``status`` (the whole status), ``reload`` and ``check PATH`` (would ``reload`` take the file at
+PATH? The running daemon checks it with the code it reloads with, no new process).
 
 ``reload`` makes the running process read its configuration file again and start afresh with it,
 without a new Python process: the daemon checks the new file first and refuses it in one line (the
@@ -14,8 +15,8 @@ SIGTERM (the mobile node de-registers when away, the kernel entries are removed)
 the new configuration under generation + 1. :func:`reload` waits until the socket answers from the
 new generation (or from a new pid: the daemon failed to start again and systemd restarted it).
 
-Used by the ``mvpn.lab.mip6_control`` module, ``mvpn-lab mip6 status`` and ``mvpn-lab mip6
-reload`` (the unit's ``ExecReload``).
+Used by the ``mvpn.lab.mip6_control`` and ``mvpn.lab.mip6_config`` modules, ``mvpn-lab mip6
+status`` and ``mvpn-lab mip6 reload`` (the unit's ``ExecReload``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -72,6 +73,14 @@ def query(path, command="status", timeout=5.0):
     if "error" in reply and len(reply) == 1:
         raise ControlError("%s: %s" % (path, reply["error"]))
     return reply
+
+
+def check(path, candidate, timeout=5.0):
+    """Ask the daemon on ``path`` whether ``reload`` would take the file ``candidate``; its answer
+    (``{"ok": true, ...}``), or :class:`ControlError` with the daemon's one-line reason."""
+    if not candidate or any(c in candidate for c in "\r\n"):
+        raise ControlError("check: the candidate's path must be one line, got %r" % candidate)
+    return query(path, "check " + candidate, timeout)
 
 
 def _identity(answer):

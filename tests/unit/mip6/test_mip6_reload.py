@@ -58,9 +58,7 @@ class Lab:
     def opener(self, cfg: NodeConfig, *, debug: bool, config_path: str | None, generation: int) -> Daemon:
         daemon, stream = make(cfg, clock=SystemClock(), mh=_SelectableMH(), ndisc=None, raw=None)
         daemon.config_path, daemon.generation = config_path, generation
-        server = ControlServer(
-            str(self.sock), {"status": daemon.status, "ping": daemon.ping, "reload": daemon.request_reload}
-        )
+        server = ControlServer(str(self.sock), daemon.control_commands())
         server.open()
         daemon.io.control = server
         self.daemons.append(daemon)
@@ -306,3 +304,187 @@ def test_the_module_reloads_reports_status_and_starts_a_stopped_unit(tmp_path, c
     assert started == [["systemctl", "start", "--", "mvpn-mip6@mn.service"]]
     bad = _run_module({"socket": "/x", "timeout": -1}, capsys)
     assert bad["msg"] == "timeout: expected a number of seconds > 0, got -1.0"
+
+
+# ----------------------------------------------------------------- check PATH and mvpn.lab.mip6_config
+
+
+def test_check_answers_what_reload_would_do_without_reloading(tmp_path):
+    with Lab(tmp_path) as lab:
+        good, bad, moved = tmp_path / "good.yml", tmp_path / "bad.yml", tmp_path / "moved.yml"
+        _cn_file(good, lab.sock, nonce_rotation=60.0)
+        bad.write_text(yaml.safe_dump({"role": "cn", "name": "cn", "address": "not-an-address"}))
+        _cn_file(moved, Path(str(lab.sock) + ".new"))
+        assert client.check(str(lab.sock), str(good)) == {"ok": True, "checked": str(good), "generation": 1}
+        with pytest.raises(client.ControlError, match=r"check refused: .*address") as refused:
+            client.check(str(lab.sock), str(bad))
+        assert "\n" not in str(refused.value)
+        with pytest.raises(client.ControlError, match=r"moves the control socket"):
+            client.check(str(lab.sock), str(moved))
+        with pytest.raises(client.ControlError, match="check: expected an argument"):
+            client.query(str(lab.sock), "check")
+        with pytest.raises(client.ControlError, match="ping: takes no argument"):
+            client.query(str(lab.sock), "ping now")
+        with pytest.raises(client.ControlError, match="must be one line"):
+            client.check(str(lab.sock), "a\nreload")
+        assert client.query(str(lab.sock), "ping")["generation"] == 1  # nothing reloaded
+        assert not lab.daemons[0].stopping
+
+
+def _run_config_module(
+    args: dict[str, Any], capsys: Any, check: bool = False, diff: bool = False
+) -> dict[str, Any]:
+    module = importlib.import_module("ansible_collections.mvpn.lab.plugins.modules.mip6_config")
+    with (
+        patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)),
+        pytest.raises(SystemExit),
+    ):
+        module.main()
+    result: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return result
+
+
+def test_the_config_module_checks_with_the_daemon_writes_and_reloads_once(tmp_path, capsys, monkeypatch):
+    from ansible.module_utils import basic
+
+    processes: list[list[str]] = []
+    monkeypatch.setattr(
+        basic.AnsibleModule, "run_command", lambda self, argv, **kw: (processes.append(argv), (0, "", ""))[1]
+    )
+    with Lab(tmp_path) as lab:
+        base = {"dest": str(lab.config), "socket": str(lab.sock), "bundle": "/opt/b.pyz", "timeout": 10}
+        new = yaml.safe_dump(
+            {
+                "role": "cn",
+                "name": "cn",
+                "address": "2001:db8:3::1",
+                "control_socket": str(lab.sock),
+                "nonce_rotation": 45.0,
+            }
+        )
+        planned = _run_config_module(dict(base, content=new), capsys, check=True, diff=True)
+        assert planned["changed"] is True and planned["reloaded"] is False
+        assert "nonce_rotation: 30.0" in planned["diff"]["before"] and planned["diff"]["after"] == new
+        assert "nonce_rotation: 30.0" in lab.config.read_text()  # check mode wrote nothing
+        done = _run_config_module(dict(base, content=new), capsys)
+        assert done["changed"] is True and done["checked_by"] == "daemon" and done["reloaded"] is True
+        assert done["after"]["generation"] == 2
+        assert lab.config.read_text() == new and oct(lab.config.stat().st_mode & 0o777) == "0o644"
+        assert lab.daemons[-1].cfg.nonce_rotation == 45.0
+        again = _run_config_module(dict(base, content=new), capsys)
+        assert again == {
+            "changed": False,
+            "reloaded": False,
+            "started": False,
+            "invocation": again["invocation"],
+        }
+        # the same content with other permissions: a chmod, no check and no reload
+        private = _run_config_module(dict(base, content=new, mode="u=rw,go="), capsys)
+        assert private["changed"] is True and private["reloaded"] is False
+        assert oct(lab.config.stat().st_mode & 0o777) == "0o600"
+        assert client.query(str(lab.sock), "ping")["generation"] == 2
+        # a file the daemon refuses never replaces the one in place, and nothing reloads
+        bad = new.replace("2001:db8:3::1", "not-an-address")
+        refused = _run_config_module(dict(base, content=bad), capsys)
+        assert (
+            refused["failed"]
+            and refused["msg"].startswith("content: check refused: ")
+            and "address" in refused["msg"]
+        )
+        assert lab.config.read_text() == new and client.query(str(lab.sock), "ping")["generation"] == 2
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["cn.yml"]  # no candidate left behind
+    assert processes == []  # the running daemon checked: no check-config process
+    # no daemon: the bundle's check-config checks it, the unit starts with it
+    gone = dict(base, socket=str(tmp_path / "none.sock"), start_unit="mvpn-mip6@cn.service")
+    started = _run_config_module(dict(gone, content=new.replace("45.0", "50.0")), capsys)
+    assert started["changed"] and started["checked_by"] == "check-config" and started["started"] is True
+    assert processes[0][:2] == ["/usr/bin/python3", "/opt/b.pyz"] and processes[0][2:4] == [
+        "mip6",
+        "check-config",
+    ]
+    assert processes[1] == ["systemctl", "start", "--", "mvpn-mip6@cn.service"]
+    assert "50.0" in lab.config.read_text()
+
+
+def test_the_config_module_fails_in_one_line_on_bad_parameters_and_refused_files(
+    tmp_path, capsys, monkeypatch
+):
+    from ansible.module_utils import basic
+
+    monkeypatch.setattr(
+        basic.AnsibleModule,
+        "run_command",
+        lambda self, argv, **kw: (
+            1,
+            "",
+            "mvpn-lab: error: cn.yml: address: expected an IPv6 address, got 'x'\n",
+        ),
+    )
+    dest = tmp_path / "cn.yml"
+    base = {
+        "dest": str(dest),
+        "socket": str(tmp_path / "none.sock"),
+        "bundle": "/opt/b.pyz",
+        "content": "role: cn\n",
+    }
+    out = _run_config_module(base, capsys)
+    assert (
+        out["failed"]
+        and out["msg"] == "content: mvpn-lab: error: cn.yml: address: expected an IPv6 address, got 'x'"
+    )
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    bad_mode = _run_config_module(dict(base, mode="rw"), capsys)
+    assert bad_mode["msg"] == "mode must be in octal or symbolic form" and not dest.exists()
+    assert list(tmp_path.iterdir()) == []  # the candidate is gone too
+    assert (
+        _run_config_module(dict(base, timeout=0), capsys)["msg"]
+        == "timeout: expected a number of seconds > 0, got 0.0"
+    )
+    missing = _run_config_module(dict(base, dest=str(tmp_path / "no" / "cn.yml")), capsys)
+    assert missing["msg"] == f"dest: the folder {tmp_path}/no does not exist"
+
+
+def test_the_config_module_checks_with_a_process_when_the_daemon_is_older(tmp_path, capsys, monkeypatch):
+    """A daemon from before ``check`` (a bundle not yet restarted) answers "unknown command": the
+    module checks with the bundle's check-config instead (found on the twin on the first site.yml)."""
+    from ansible.module_utils import basic
+
+    processes: list[list[str]] = []
+    monkeypatch.setattr(
+        basic.AnsibleModule, "run_command", lambda self, argv, **kw: (processes.append(argv), (0, "", ""))[1]
+    )
+    with Lab(tmp_path) as lab:
+        commands = lab.daemons[0].io.control.commands
+        del commands["check"]  # as the daemon of the previous release answers
+        new = lab.config.read_text().replace("30.0", "40.0")
+        base = {"dest": str(lab.config), "socket": str(lab.sock), "bundle": "/opt/b.pyz", "timeout": 10}
+        out = _run_config_module(dict(base, content=new), capsys)
+        assert out["checked_by"] == "check-config" and out["reloaded"] is True
+        assert [argv[2:4] for argv in processes] == [["mip6", "check-config"]]
+
+
+def test_the_config_module_checks_a_new_bundles_file_with_that_bundle(tmp_path, capsys, monkeypatch):
+    """``check_with: bundle`` (the role passes it when it has just copied a new bundle): the new
+    bundle's check-config decides, not the running daemon, whose rules are the old bundle's. A
+    file the new bundle refuses is not put in place even though the running daemon would take it."""
+    from ansible.module_utils import basic
+
+    processes: list[list[str]] = []
+
+    def refuse(self, argv, **kw):
+        processes.append(argv)
+        return 2, "", "mvpn-lab: error: cn.yml: nonce_rotation: expected at most 240 seconds\n"
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", refuse)
+    with Lab(tmp_path) as lab:
+        new = lab.config.read_text().replace("30.0", "40.0")
+        base = {"dest": str(lab.config), "socket": str(lab.sock), "bundle": "/opt/b.pyz", "timeout": 10}
+        out = _run_config_module(dict(base, content=new, check_with="bundle"), capsys)
+        assert out["failed"] and out["msg"] == (
+            "content: mvpn-lab: error: cn.yml: nonce_rotation: expected at most 240 seconds"
+        )
+        assert "30.0" in lab.config.read_text() and out["reloaded"] is False
+        assert [argv[2:4] for argv in processes] == [["mip6", "check-config"]]
+        # the same file with the default: the running daemon takes it, no process
+        ok = _run_config_module(dict(base, content=new), capsys)
+        assert ok["checked_by"] == "daemon" and ok["reloaded"] is True and len(processes) == 1

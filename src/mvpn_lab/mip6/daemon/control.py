@@ -1,9 +1,10 @@
 """The daemon's control socket: a UNIX stream socket answering one command per connection.
 
-Protocol: the client sends one line (``status``, ``ping`` or ``reload``), the daemon answers with
-one JSON object and a newline, then closes. The client side is the collection's
-``plugins/module_utils/mip6control.py`` (the daemon bundle carries it): ``mvpn-lab mip6 status``
-and ``mvpn-lab mip6 reload`` here, the ``mvpn.lab.mip6_control`` module on a lab host.
+Protocol: the client sends one line (``status``, ``ping``, ``reload`` or ``check PATH``), the
+daemon answers with one JSON object and a newline, then closes. The client side is the
+collection's ``plugins/module_utils/mip6control.py`` (the daemon bundle carries it): ``mvpn-lab
+mip6 status`` and ``mvpn-lab mip6 reload`` here, the ``mvpn.lab.mip6_control`` and
+``mvpn.lab.mip6_config`` modules on a lab host.
 """
 
 from __future__ import annotations
@@ -31,11 +32,22 @@ class ControlError(LabError):
     """The control socket cannot be set up or queried (one line)."""
 
 
-def handle_request(line: str, commands: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, Any]:
-    command = line.strip()
+#: The commands that take one argument after a space (``check PATH``); the others take none.
+WITH_ARGUMENT = frozenset({"check"})
+
+
+def handle_request(line: str, commands: dict[str, Callable[..., dict[str, Any]]]) -> dict[str, Any]:
+    command, _, argument = line.strip().partition(" ")
+    argument = argument.strip()
     handler = commands.get(command)
     if handler is None:
         return {"error": f"unknown command {command[:40]!r}; try one of {', '.join(sorted(commands))}"}
+    if command in WITH_ARGUMENT:
+        if not argument:
+            return {"error": f"{command}: expected an argument after the command"}
+        return handler(argument)
+    if argument:
+        return {"error": f"{command}: takes no argument"}
     return handler()
 
 
@@ -43,7 +55,7 @@ class ControlServer:
     def __init__(
         self,
         path: str,
-        commands: dict[str, Callable[[], dict[str, Any]]],
+        commands: dict[str, Callable[..., dict[str, Any]]],
         *,
         factory: Callable[..., Any] = socket.socket,
     ) -> None:

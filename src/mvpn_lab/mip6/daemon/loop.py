@@ -174,6 +174,30 @@ class Daemon:
     def ping(self) -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "generation": self.generation}
 
+    def _check_file(self, path: str, what: str) -> tuple[NodeConfig | None, str | None]:
+        """The file at ``path`` as this daemon would run it, or the one-line reason it would not
+        (``reload`` and ``check`` share it: what ``check`` passes, ``reload`` takes)."""
+        try:
+            cfg = load_config(path)
+            check_daemon_config(cfg)
+        except LabError as exc:
+            return None, f"{what}: {exc}"
+        if control_socket_path(cfg) != self._control_path():
+            return None, (
+                f"{what}: the new configuration moves the control socket to "
+                f"{control_socket_path(cfg)} (name or control_socket changed); restart the daemon"
+            )
+        return cfg, None
+
+    def check_candidate(self, path: str) -> dict[str, Any]:
+        """The control command ``check PATH``: would ``reload`` take the file at PATH? The
+        ``mvpn.lab.mip6_config`` module asks before it puts a new file in place, so that the
+        warm daemon checks it instead of a new Python process."""
+        _cfg, problem = self._check_file(path, "check refused")
+        if problem is not None:
+            return {"error": problem}
+        return {"ok": True, "checked": path, "generation": self.generation}
+
     def request_reload(self) -> dict[str, Any]:
         """The control command ``reload``: check the configuration file again and, when it is
         valid, stop as on SIGTERM so that :func:`serve` starts afresh with it."""
@@ -181,23 +205,23 @@ class Daemon:
             return {"error": "reload: this daemon was not started from a configuration file"}
         if self.stopping or self._stop_requested:
             return {"error": "reload: the daemon is already stopping"}
-        try:
-            cfg = load_config(self.config_path)
-            check_daemon_config(cfg)
-        except LabError as exc:
-            self.events.error("reload_refused", str(exc))
-            return {"error": f"reload refused, the running configuration stays: {exc}"}
-        if control_socket_path(cfg) != self._control_path():
-            message = (
-                f"reload refused: the new configuration moves the control socket to "
-                f"{control_socket_path(cfg)} (name or control_socket changed); restart the daemon"
-            )
-            self.events.error("reload_refused", message)
-            return {"error": message}
+        cfg, problem = self._check_file(self.config_path, "reload refused, the running configuration stays")
+        if cfg is None:
+            self.events.error("reload_refused", str(problem))
+            return {"error": problem}
         self.reload_config = cfg
         self._stop_requested = True
         self.events.info("reload", generation=self.generation)
         return {"ok": True, "reloading": True, "pid": os.getpid(), "generation": self.generation}
+
+    def control_commands(self) -> dict[str, Callable[..., dict[str, Any]]]:
+        """What the control socket answers (``check`` takes a path, the others nothing)."""
+        return {
+            "status": self.status,
+            "ping": self.ping,
+            "reload": self.request_reload,
+            "check": self.check_candidate,
+        }
 
     def begin_shutdown(self) -> None:
         """Stop taking part; the mobile node deregisters first when away (if configured)."""
@@ -568,10 +592,7 @@ def open_daemon(
     daemon = Daemon(
         cfg, io, clock=clock, events=events, logger=logger, config_path=config_path, generation=generation
     )
-    control = ControlServer(
-        control_socket_path(cfg),
-        {"status": daemon.status, "ping": daemon.ping, "reload": daemon.request_reload},
-    )
+    control = ControlServer(control_socket_path(cfg), daemon.control_commands())
     try:
         control.open()
     except LabError:
