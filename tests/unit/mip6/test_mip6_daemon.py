@@ -378,6 +378,45 @@ def test_back_on_a_cached_home_link_the_deregistration_goes_before_the_old_route
     assert daemon.node.home.state == "deregistering"
 
 
+def test_a_new_router_s_stale_routes_go_after_the_bu_only_when_link_up_dropped_them_already():
+    cfg = mn_config()  # movement detection by RA
+    asked: list[str] = []
+
+    def gateways(iface: str) -> list[str]:
+        asked.append(iface)
+        return ["fe80::9", "fe80::1"]
+
+    daemon, stream = make(cfg, ra_default_gateways=gateways)
+    daemon.start()
+    daemon.io.netlink.queue += [link(2, "wlan0", UP), addr(2, "fe80::100", 0x80)]
+    daemon.driver.on_netlink_readable()  # link-up: every router's default route goes
+    assert asked == ["wlan0"]
+    stream.seek(0)
+    stream.truncate()
+
+    def ra_from(router: str, prefix: str) -> None:
+        # as on the twin: the kernel's SLAAC (optimistic DAD) reports the care-of address before
+        # the daemon reads the RA, so the RA is what sends the BU
+        daemon.io.netlink.queue.append(addr(2, prefix.replace("::", "::100"), 0))
+        daemon.driver.on_netlink_readable()
+        ra = ra_bytes((prefix, 64, 1, 3600))
+        daemon.io.ndisc.inbox.append(NdiscPacket(ra, IPv6Address(router), 2, 255))
+        daemon.on_ndisc_readable()
+
+    # the first RA after the link-up: the BU first, the look-up and deletions after it
+    ra_from("fe80::1", "2001:db8:2::")
+    order = [r["event"] for r in lines(stream) if r["event"] in ("answer", "stale_router_dropped")]
+    assert order[:2] == ["answer", "stale_router_dropped"], order
+    assert asked == ["wlan0", "wlan0"]
+    stream.seek(0)
+    stream.truncate()
+    # another router on the same link, no link change: its predecessor's route goes before the BU
+    ra_from("fe80::9", "2001:db8:3::")
+    order = [r["event"] for r in lines(stream) if r["event"] in ("answer", "stale_router_dropped")]
+    assert order[:2] == ["stale_router_dropped", "answer"], order
+    assert asked == ["wlan0", "wlan0", "wlan0"]
+
+
 def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
     cfg = mn_config(movement_detection="l2", prefix_cache=True)
     asked: list[str] = []
@@ -484,6 +523,32 @@ def test_dad_before_a_first_registration():
     daemon.fire_timers()  # the timer finds the decision made
     assert daemon.node.cache.get(HOA2) is None and daemon.node.rejected["dad_failed"] == 1
     assert [r["event"] for r in lines(stream) if r["event"] == "dad_failed"] == ["dad_failed"]
+
+
+@pytest.mark.parametrize(
+    "content, wait, warned",
+    [("200\n", 0.2, False), ("0\n", 1.0, True), ("lots\n", 1.0, True), (None, 1.0, True)],
+)
+def test_dad_waits_the_home_link_s_retrans_timer(tmp_path, content, wait, warned):
+    daemon, stream = make(ha_config(perform_dad=True))
+    daemon.driver.proc_sys = tmp_path
+    if content is not None:
+        leaf = tmp_path / "net" / "ipv6" / "neigh" / "eth1" / "retrans_time_ms"
+        leaf.parent.mkdir(parents=True)
+        leaf.write_text(content)
+    daemon.start()
+    daemon.io.mh.inbox.append(bu_from(HOA, COA1))
+    daemon.on_mh_readable()
+    daemon.clock.advance(wait - 0.01)
+    daemon.fire_timers()
+    assert daemon.io.mh.sent == []  # still waiting for a defence
+    daemon.clock.advance(0.02)
+    daemon.fire_timers()
+    assert decode_mh(daemon.io.mh.sent[-1][0]).status == 0
+    warnings = [r for r in lines(stream) if r["event"] == "retrans_timer_unreadable"]
+    assert bool(warnings) == warned
+    if warned:
+        assert "retrans_time_ms" in warnings[0]["message"] and "DAD waits 1 s" in warnings[0]["message"]
 
 
 def test_proxy_ndp_advertisements_repeat():

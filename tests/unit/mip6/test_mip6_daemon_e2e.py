@@ -75,6 +75,11 @@ class Lab:
             esp_policy_installed=True,
         )
         self.ha_daemon = self._daemon(self.ha, ha_cfg, 1)
+        # the home link's RetransTimer as a Linux home agent has it: RFC 4861's default
+        retrans = tmp_path / "ha-proc" / "net" / "ipv6" / "neigh" / str(ha_cfg.interface) / "retrans_time_ms"
+        retrans.parent.mkdir(parents=True)
+        retrans.write_text("1000\n")
+        self.ha_daemon.driver.proc_sys = tmp_path / "ha-proc"
         self.cn_daemon = self._daemon(self.cn, CNConfig(address=CN), 2)
         self.mn_daemon = self._daemon(self.mn, self.mn_cfg, 3)
 
@@ -442,10 +447,11 @@ def test_return_home_deregisters_everywhere(tmp_path):
         f"ip -6 xfrm policy delete src {CN}/128 dst {HOA}/128 dir in ptype sub",
     ]
     assert lab.ha.kernel.take() == [
-        f"ip -6 route del {HOA}/128",
+        f"ip -6 route del {HOA}/128",  # the BA goes on the home link, not into the tunnel
+        f"ip -6 xfrm state delete src {HA} dst {HOA} proto route2",  # and without RH2
+        # after the BA, off its path (RFC 6275 10.3.2: "in addition")
         f"ip -6 neigh del proxy {HOA} dev eth1",
         f"ip link set dev {TH} down",  # parked for the next binding
-        f"ip -6 xfrm state delete src {HA} dst {HOA} proto route2",  # the BA goes without RH2
     ]
     assert lab.cn.kernel.take() == [
         f"ip -6 xfrm state delete src {CN} dst {HOA} proto route2",

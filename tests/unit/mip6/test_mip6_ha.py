@@ -313,6 +313,10 @@ def test_deregistration_from_home():
     send, ba = only_ba(ha)
     assert send.dst == HOA and send.rh2 is None and ba.status == 0
     assert HOA not in ha.node.cache
+    # the host route goes before the BA (it must reach the home link, not the tunnel); the proxy
+    # entry and the tunnel after it, off its path
+    kinds = [type(a).__name__ for a in ha.sink.actions]
+    assert kinds == ["DelHostRoute", "SendMH", "DelProxyNdp", "DelTunnel"], kinds
 
 
 def test_deregistration_without_binding_gets_133():

@@ -106,6 +106,9 @@ def test_a_re_created_device_is_not_resolved_to_its_stale_index(named_netns):
             assert runner(["ip", "-6", "route", "replace", "2001:db8::/64", "dev", "v0"]).ok
             assert runner(["ip", "link", "del", "v0"]).ok
         assert runner.recycled == 4
+        # the next co-process is already running: the next command does not wait for it
+        (proc,) = runner._procs.values()
+        assert proc.alive()
     finally:
         runner.close()
 

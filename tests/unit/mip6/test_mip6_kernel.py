@@ -669,6 +669,31 @@ def test_home_address_at_home_asks_the_kernel_in_process_and_falls_back_to_a_lis
     assert [r["event"] for r in lines(stream)] == ["netlink_query_failed"]
 
 
+def test_coming_home_after_leaving_replaces_a_copy_without_asking_the_kernel():
+    # the daemon took the home address off the link when it left: a copy on the link now is
+    # SLAAC's (from the home RA, in DAD against the home agent's proxy), never ours
+    add = f"ip -6 addr add {HOA}/64 dev wlan0 nodad"
+    asked: list[tuple[str, IPv6Address]] = []
+
+    def ours(iface: str, address: IPv6Address) -> dict[str, bool]:
+        asked.append((iface, address))
+        return {"dynamic": False, "tentative": False, "dadfailed": False}
+
+    runner = Runner(fail={add: (2, "RTNETLINK answers: File exists")})
+    kernel, _, _ = adapter(mn_config(), runner)
+    kernel.address_info = ours
+    kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))
+    runner.take()
+    kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    assert runner.take()[-3:] == [add, f"ip -6 addr del {HOA}/64 dev wlan0", add]
+    assert asked == []
+    # back home and on the link: a later re-check (dadfailed) asks again, and leaves ours alone
+    kernel.home_address_at_home(64)
+    assert runner.take() == [add]
+    assert asked == [("wlan0", HOA)]
+
+
 def test_ha_parking_with_several_bindings_never_shares_a_device():
     x, y, c = IPv6Address("2001:db8:5::1"), IPv6Address("2001:db8:6::1"), IPv6Address("2001:db8:7::1")
     kernel, runner, _ = adapter(ha_config(allowed_mobile_nodes=None))

@@ -24,6 +24,7 @@ route and proxy-ND actions; deregistrations and expiries remove them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv6Address
 from typing import Any
 
@@ -228,19 +229,31 @@ class HomeAgent(Node):
     def _deregister(
         self, entry: BindingCacheEntry, pkt: ReceivedPacket, bu: BindingUpdate, coa: IPv6Address
     ) -> None:
+        """The host route goes before the BA, which must reach the home address on the home link,
+        not in the tunnel; the proxy entries and the tunnel after it, off the BA's path (the node
+        is back on the home link and answers for its own address, RFC 6275 11.5.5)."""
         hoa = entry.home_address
-        self._remove(entry, bu.seq)
+        self._remove(
+            entry, bu.seq, before_reply=lambda: self._send_ba(pkt, bu, hoa, coa, BAStatus.ACCEPTED, 0)
+        )
         self.stats.inc("deregistrations")
-        self._send_ba(pkt, bu, hoa, coa, BAStatus.ACCEPTED, 0)
 
-    def _remove(self, entry: BindingCacheEntry, last_seq: int | None = None) -> None:
+    def _remove(
+        self,
+        entry: BindingCacheEntry,
+        last_seq: int | None = None,
+        before_reply: Callable[[], None] | None = None,
+    ) -> None:
         """Drop the binding and its data plane; its last accepted sequence number (``last_seq``, a
         de-registration's, else the binding's) is kept for ``max_binding_lifetime``, so a BU
-        replayed after the binding is gone meets status 135 (RFC 6275 10.3.1, 9.5.1)."""
+        replayed after the binding is gone meets status 135 (RFC 6275 10.3.1, 9.5.1).
+        ``before_reply`` (a deregistration's BA) goes right after the host route's removal."""
         hoa = entry.home_address
         self.cache.remove(hoa, last_seq=last_seq, keep_until=self.now() + self.config.max_binding_lifetime)
         self.cancel_timer(("expire", hoa))
         self.emit(DelHostRoute(hoa))
+        if before_reply is not None:
+            before_reply()
         self.emit(DelProxyNdp(hoa))
         if entry.link_local:
             self.emit(DelProxyNdp(link_local_of(hoa)))

@@ -42,6 +42,9 @@ class MNKernel(KernelAdapter):
     away: bool = False
     route_via_tunnel: bool = False
     rule_installed: bool = False
+    # this daemon took the home address off the interfaces (leaving home): a copy there now is
+    # SLAAC's or someone else's, never ours
+    home_address_off_link: bool = False
     # an address's flags in-process (netlink.KernelQueries.address_info); None: an ip listing
     address_info: Callable[[str, IPv6Address], dict[str, bool] | None] | None = None
 
@@ -163,6 +166,7 @@ class MNKernel(KernelAdapter):
                 self.run(
                     ["ip", "-6", "addr", "del", f"{hoa}/{action.prefix_len}", "dev", iface], missing_ok=True
                 )
+            self.home_address_off_link = True
             self.away = True
             self._sync_rule()
         else:
@@ -177,16 +181,20 @@ class MNKernel(KernelAdapter):
         and then fails or is deleted. So: add it with ``nodad``; if an address with that value
         exists and is not already ours (permanent and usable), replace it. Called again when the
         kernel reports the home address removed or dadfailed at home: an address that is already
-        right is left alone, so that does not loop.
+        right is left alone, so that does not loop. Coming home after this daemon took the address
+        off the link, a copy can only be someone else's (SLAAC's from the home RA, typically): it
+        is replaced without asking the kernel, a look-up that would delay the deregistration.
         """
         cfg = self.cfg
         home_link = cfg.interfaces[0]
         address = f"{cfg.home_address}/{prefix_len}"
         added = self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
-        if added.ok or self._home_address_usable(home_link):
+        if added.ok or (not self.home_address_off_link and self._home_address_usable(home_link)):
+            self.home_address_off_link = False
             return
         self.run(["ip", "-6", "addr", "del", address, "dev", home_link], missing_ok=True)
         self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
+        self.home_address_off_link = False
 
     def _home_address_usable(self, iface: str) -> bool:
         """The home address on ``iface`` is ours: added by hand and out of DAD."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from ipaddress import IPv6Address
+from pathlib import Path
 from typing import Any
 
 from mvpn_lab.mip6.core.actions import Action, AddHostRoute, ReceivedPacket, StartDad
@@ -24,7 +25,8 @@ from mvpn_lab.mip6.daemon.ndisc import (
 from mvpn_lab.mip6.daemon.netlink import KernelQueries
 from mvpn_lab.mip6.daemon.roles.base import NodeArgs, Reader, RoleDriver, Services
 
-DAD_WAIT = 1.0  # RetransTimer: how long a DAD probe waits for a defending advertisement
+DAD_WAIT = 1.0  # RETRANS_TIMER (RFC 4861 10): the DAD wait when the kernel's value cannot be read
+MAX_RETRANS_TIMER_MS = 3_600_000  # RFC 4861 6.2.1's bound for AdvRetransTimer (one hour)
 HOSTAPD_KEEPALIVE = 5.0  # seconds between checks that hostapd still sends the home agent its events
 MAX_READS = 64  # packets read per wake-up of one descriptor, so none starves the others
 
@@ -40,6 +42,7 @@ class HomeAgentDriver(RoleDriver):
         self.node = HomeAgent(cfg, clock=args.clock, sink=args.sink, logger=args.logger, random=args.random)
         self.kernel = HAKernel(cfg, loop.io.runner, loop.events)
         self._dad: set[IPv6Address] = set()
+        self.proc_sys = Path("/proc/sys")  # where the home link's RetransTimer is read (tests move it)
         self._hostapd_down = False
         io = loop.io
         self.buffer: HandoverBuffer | None = None
@@ -198,7 +201,29 @@ class HomeAgentDriver(RoleDriver):
             self._report_dad(address, ok=False)
             return
         self._dad.add(address)
-        self.loop.call_later(DAD_WAIT, f"dad {address}", lambda: self._dad_done(address, ok=True))
+        wait = self.retrans_timer(iface)
+        self.loop.call_later(wait, f"dad {address}", lambda: self._dad_done(address, ok=True))
+
+    def retrans_timer(self, iface: str | None) -> float:
+        """How long a DAD probe waits for a defence: the home link's RetransTimer (RFC 4862 5.4),
+        the kernel's value for the interface (``net.ipv6.neigh.IFACE.retrans_time_ms``, set by
+        an operator or learned from an RA), read from /proc/sys at each first registration (a
+        file read, no process); 1 s, RFC 4861's default, when it cannot be read or is out of range."""
+        if not iface:
+            return DAD_WAIT
+        path = self.proc_sys / "net" / "ipv6" / "neigh" / iface / "retrans_time_ms"
+        try:
+            value = int(path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError) as exc:
+            self.events.warning("retrans_timer_unreadable", f"{path}: {exc}; DAD waits {DAD_WAIT:g} s")
+            return DAD_WAIT
+        if not 0 < value <= MAX_RETRANS_TIMER_MS:
+            self.events.warning(
+                "retrans_timer_unreadable",
+                f"{path}: {value} ms, expected 1 to {MAX_RETRANS_TIMER_MS}; DAD waits {DAD_WAIT:g} s",
+            )
+            return DAD_WAIT
+        return value / 1000.0
 
     def _dad_done(self, address: IPv6Address, *, ok: bool) -> None:
         if address not in self._dad:

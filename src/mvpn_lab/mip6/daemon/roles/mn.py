@@ -43,6 +43,8 @@ class MobileNodeDriver(RoleDriver):
         if cfg.tcp_recovery:
             self.tcp = TcpRecovery(self._send_raw, read_connections=loop.io.read_tcp6, random=args.random)
         self._routers: dict[str, IPv6Address] = {}  # last router heard per interface
+        # interfaces whose RA default routes went at link-up and that have heard no RA since
+        self._cleared_at_link_up: set[str] = set()
         self._netlink_overruns = 0
 
     @staticmethod
@@ -149,16 +151,27 @@ class MobileNodeDriver(RoleDriver):
         prefixes = ra.link_prefixes()
         self.loop.counters.inc("ra_received")
         self.events.info("router_advertisement", iface=iface, router=src, prefixes=prefixes)
+        # A new router (RFC 6275 11.5.1): the others' default routes go. Without a link change
+        # before the BU, which must not leave by them; on the first RA after a link-up, which
+        # dropped them all already (routes the kernel added since come from this link's RAs),
+        # after it: the look-up and the deletions are not on the BU's path.
+        drop_after = False
         if self._routers.get(iface) != src:
             self._routers[iface] = src
-            self._drop_default_routes(iface, keep=src)
+            if iface in self._cleared_at_link_up:
+                drop_after = True
+            else:
+                self._drop_default_routes(iface, keep=src)
+        self._cleared_at_link_up.discard(iface)
         iid = self.translator.iids.get(iface)
         node = self.node
         before = node.detector.cache.copy()
         node.on_router_advertisement(iface, prefixes, iid=iid, router=src)
+        self.loop.after_input()
+        if drop_after:
+            self._drop_default_routes(iface, keep=src)
         if node.detector.cache != before:
             self._save_prefix_cache()
-        self.loop.after_input()
 
     def _load_prefix_cache(self) -> None:
         path = self.cfg.prefix_cache_file
@@ -226,6 +239,7 @@ class MobileNodeDriver(RoleDriver):
                     home_router = node.detector.home_router(network)
                     if ours:
                         self._routers.pop(event.iface, None)
+                        self._cleared_at_link_up.add(event.iface)
                         if home_router is None:
                             self._drop_default_routes(event.iface, keep=None)
                     node.on_link_up(event.iface, network=network, iid=self.translator.iids.get(event.iface))
