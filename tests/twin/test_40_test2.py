@@ -254,4 +254,10 @@ def check_daemon_times_against_the_capture(run, details) -> None:
             # the BA of a first registration (away) leaves when the home agent's DAD of the home
             # address has ended, a timer (DAD is on by default); a de-registration's at once
             assert ha["trigger"] == ("timers" if h["direction"] == "away" else "on_mh_readable"), (where, ha)
+            if h["direction"] == "away":
+                # DAD waited the home link's RetransTimer, read from retrans_time_ms in the home
+                # agent's namespace (1000 ms, Linux's default, which the lab keeps)
+                assert ha["sent_s"] - bu >= 1.0 - slack, (where, ha, bu)
             print(where, "MN BU", mn["processing_ms"], "ms; HA BA", ha["processing_ms"], "ms")
+    ha_log = (run / "daemon" / "ha.jsonl").read_text(encoding="utf-8")
+    assert "retrans_timer_unreadable" not in ha_log
