@@ -188,13 +188,12 @@ class MNKernel(KernelAdapter):
         cfg = self.cfg
         home_link = cfg.interfaces[0]
         address = f"{cfg.home_address}/{prefix_len}"
+        off_link, self.home_address_off_link = self.home_address_off_link, False
         added = self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
-        if added.ok or (not self.home_address_off_link and self._home_address_usable(home_link)):
-            self.home_address_off_link = False
+        if added.ok or (not off_link and self._home_address_usable(home_link)):
             return
         self.run(["ip", "-6", "addr", "del", address, "dev", home_link], missing_ok=True)
         self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
-        self.home_address_off_link = False
 
     def _home_address_usable(self, iface: str) -> bool:
         """The home address on ``iface`` is ours: added by hand and out of DAD."""
