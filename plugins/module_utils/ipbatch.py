@@ -15,8 +15,10 @@ runner sends a sentinel command that always fails (deleting a route from routing
 which nothing uses: "FIB table does not exist"). ``ip`` reports every failed batch line as
 ``Command failed -:<line>``, so the lines read before the command's own report hold its error.
 (A device name that does not exist would do too, but the kernel then asks modprobe for a
-``netdev-NAME`` module: 0.2 s per command on the twin.) ``ip`` exits on some argument
-errors; the runner then reports the command as failed and starts a new co-process next time.
+``netdev-NAME`` module: 0.2 s per command on the twin.) ``ip`` exits on any failed ``ip xfrm``
+request and on some argument errors; the runner then reports the command as failed and starts a
+new co-process. :meth:`IpBatchRunner.run_many` writes several commands, each with its sentinel,
+at once: the daemon's commands before a handover's message cost one write and one wake-up.
 
 Only commands that print nothing on success take this path (``add``, ``del``, ``replace`` ...);
 listings, JSON output and anything that is not ``ip`` go to the fallback runner.
@@ -114,28 +116,72 @@ class IpBatchRunner:
         self.recycled = 0
 
     def __call__(self, argv):
-        split = batch_line(argv)
-        if split is None:
-            return self.fallback(argv)
-        options, line = split
-        proc = self._procs.get(options)
-        if proc is None or not proc.alive():
-            if proc is not None:
-                self.restarts += 1
-            proc = self._start(options)
+        return self.run_many([argv])[0]
+
+    def run_many(self, argvs):
+        """The results of ``argvs``, in order, as if each had been run on its own (``-force``: a
+        failed command does not stop the ones after it).
+
+        Consecutive commands that go to the same co-process are written to it at once, each
+        followed by a sentinel, and their results are read from ``ip``'s numbered failure
+        reports: n commands cost one write and one read instead of n of each. A command that
+        creates or deletes a device ends its group; commands the batch cannot take run on their
+        own, in their place; when ip exits on a line, the lines after it go to a new co-process."""
+        results = [None] * len(argvs)
+        group, group_options = [], None
+
+        def run_group():
+            if not group:
+                return
+            proc = self._procs.get(group_options)
+            if proc is None or not proc.alive():
+                if proc is not None:
+                    self.restarts += 1
+                proc = self._start(group_options)
             if proc is None:
-                return self.fallback(argv)
-        self.batched += 1
-        result = proc.run(line, self.timeout)
-        if _DEVICE_CHANGE.match(line):
-            # ip caches interface name -> index: after a device is created or deleted a cached
-            # index can be stale ("No such device" for a re-created name), so start afresh, at
-            # once: a new ip costs 60-80 ms on the twin, which the next command (a home agent's
-            # BA after DAD, say) would otherwise wait for
-            self.recycled += 1
-            self.close()
-            self._start(options)
-        return result
+                for index, _line in group:
+                    results[index] = self.fallback(argvs[index])
+            else:
+                self.batched += len(group)
+                pending = list(group)
+                while pending:
+                    done = proc.run_lines([line for _index, line in pending], self.timeout)
+                    for (index, _line), result in zip(pending, done):  # noqa: B905 (Python 2 syntax)
+                        results[index] = result
+                    # lines after one that made ip exit never ran: a new co-process runs them
+                    pending = [item for item, result in zip(pending, done) if result is None]  # noqa: B905
+                    if pending:
+                        self.restarts += 1
+                        proc = self._start(group_options)
+                        if proc is None:
+                            for index, _line in pending:
+                                results[index] = self.fallback(argvs[index])
+                            pending = []
+                if _DEVICE_CHANGE.match(group[-1][1]):
+                    # ip caches interface name -> index: after a device is created or deleted a
+                    # cached index can be stale ("No such device" for a re-created name), so start
+                    # afresh, at once: a new ip costs 60-80 ms on the twin, which the next command
+                    # (a home agent's BA after DAD, say) would otherwise wait for
+                    self.recycled += 1
+                    self.close()
+                    self._start(group_options)
+            del group[:]
+
+        for index, argv in enumerate(argvs):
+            split = batch_line(argv)
+            if split is None:
+                run_group()
+                results[index] = self.fallback(argv)
+                continue
+            options, line = split
+            if options != group_options:
+                run_group()
+                group_options = options
+            group.append((index, line))
+            if _DEVICE_CHANGE.match(line):
+                run_group()
+        run_group()
+        return results
 
     def _start(self, options):
         try:
@@ -192,20 +238,32 @@ class _BatchProcess:
     def alive(self):
         return self.proc.poll() is None
 
-    def run(self, line, timeout):
-        command_no, sentinel_no = self.lineno + 1, self.lineno + 2
-        self.lineno += 2
+    def run_lines(self, lines, timeout):
+        """One result per line of ``lines``, all written at once, each followed by a sentinel;
+        None for a line that never ran.
+
+        A line's result is complete when its sentinel's report arrives: an error when its own
+        line was reported (``Command failed -:N``, with the stderr lines before it), else success.
+        ``ip`` exits on some errors (any failed ``ip xfrm`` request, some argument errors): the
+        first line whose sentinel was not reported then gets what ip said last, and the lines
+        after it never ran (None: the runner gives them to a new co-process). A timeout is that
+        line's failure too."""
+        base = self.lineno  # line k (from 0) is base + 2k + 1, its sentinel base + 2k + 2
+        self.lineno = base + 2 * len(lines)
+        results = [None] * len(lines)
         try:
-            self.stdin.write(("%s\n%s\n" % (line, _SENTINEL)).encode())
+            self.stdin.write("".join("%s\n%s\n" % (line, _SENTINEL) for line in lines).encode())
             self.stdin.flush()
         except (BrokenPipeError, OSError):
             self.close()
-            return CommandResult(1, "", "ip batch co-process exited")
+            results[0] = CommandResult(1, "", "ip batch co-process exited")
+            return results
         messages = []
-        errors = None  # the command's own error lines, once it is reported failed
+        errors = None  # the current line's error lines, once it is reported failed
+        done = 0  # lines whose sentinel was reported
         deadline = time.monotonic() + timeout
-        while True:
-            while b"\n" in self.buffer:
+        while done < len(lines):
+            while b"\n" in self.buffer and done < len(lines):
                 raw, self.buffer = self.buffer.split(b"\n", 1)
                 text = raw.decode(errors="replace")
                 match = _FAILED.match(text)
@@ -213,26 +271,35 @@ class _BatchProcess:
                     messages.append(text)
                     continue
                 number = int(match.group(1))
-                if number == sentinel_no:  # the sentinel's own error lines are dropped
-                    if errors is None:
-                        return CommandResult(0, "", "")
-                    return CommandResult(1, "", "\n".join(errors))
-                if number == command_no:
+                if number == base + 2 * done + 2:  # the sentinel's own error lines are dropped
+                    results[done] = (
+                        CommandResult(0, "", "")
+                        if errors is None
+                        else CommandResult(1, "", "\n".join(errors))
+                    )
+                    done += 1
+                    errors = None
+                elif number == base + 2 * done + 1:
                     errors = messages
                 messages = []
+            if done == len(lines):
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
-                return CommandResult(124, "", "timed out after %g s" % timeout)
+                results[done] = CommandResult(124, "", "timed out after %g s" % timeout)
+                break
             ready = select.select([self.stderr_fd], [], [], left)[0]
             if not ready:
                 continue
             chunk = os.read(self.stderr_fd, 65536)
-            if not chunk:  # ip exited (it does on some argument errors)
+            if not chunk:  # ip exited
                 self.close()
-                text = "\n".join([*messages, self.buffer.decode(errors="replace")]).strip()
-                return CommandResult(1, "", text or "ip batch co-process exited")
+                text = "\n".join((errors or []) + messages + [self.buffer.decode(errors="replace")]).strip()
+                results[done] = CommandResult(1, "", text or "ip batch co-process exited")
+                break
             self.buffer += chunk
+        return results
 
     def close(self):
         if self.proc.poll() is None:

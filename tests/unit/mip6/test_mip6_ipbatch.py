@@ -84,6 +84,53 @@ def test_an_argument_error_that_kills_ip_fails_one_command_and_the_next_restarts
         runner.close()
 
 
+@needs_netns
+def test_many_commands_in_one_write_get_their_own_results() -> None:
+    # what the daemon's flush sends before a BU: several lines, one failing in the middle
+    fallback = RecordingFallback()
+    runner = IpBatchRunner(fallback, ip=("unshare", "--net", "ip"))
+    try:
+        lo_up = ["ip", "-6", "link", "set", "dev", "lo", "up"]
+        add = ["ip", "-6", "route", "add", "2001:db8:1::/64", "dev", "lo"]
+        listing = ["ip", "-6", "-j", "route", "show"]  # not for the batch: the fallback, in its place
+        results = runner.run_many([lo_up, add, add, listing, ["ip", "-6", "route", "del", "2001:db8:1::/64"]])
+        assert [r.ok for r in results] == [True, True, False, True, True]
+        assert "exists" in results[2].message.lower() and "FIB table" not in results[2].stderr
+        assert results[3].stdout == "fallback" and fallback.calls == [listing]
+        # two writes (the listing splits the group), one co-process, its line count kept in step
+        assert runner.batched == 4 and runner.restarts == 0
+        again = runner.run_many([add, add])
+        assert [r.ok for r in again] == [True, False]
+    finally:
+        runner.close()
+
+
+@needs_netns
+def test_a_line_that_makes_ip_exit_fails_alone_and_the_lines_after_it_still_run(named_netns) -> None:
+    # ip exits on any failed ip xfrm request (and on some argument errors) without a numbered
+    # report: the lines before it worked or were reported, the lines after it never ran, so a
+    # new co-process runs them (in the same namespace), and each line gets exactly its own result
+    fallback = RecordingFallback()
+    runner = IpBatchRunner(fallback, ip=("ip", "-n", named_netns))
+    try:
+        lo_up = ["ip", "-6", "link", "set", "dev", "lo", "up"]
+        missing = ["ip", "-6", "route", "del", "2001:db8:2::/64", "dev", "lo"]
+        no_state = ["ip", "-6", "xfrm", "state", "delete", "src", "2001:db8::1", "dst", "2001:db8::2",
+                    "proto", "esp", "spi", "0x100"]  # fmt: skip
+        add = ["ip", "-6", "route", "add", "2001:db8:1::/64", "dev", "lo"]
+        results = runner.run_many([missing, lo_up, no_state, add, add])
+        assert [r.ok for r in results] == [False, True, False, True, False]
+        assert "FIB table" not in results[0].stderr and "No such process" in results[2].message
+        assert "exists" in results[4].message.lower()
+        assert runner.restarts == 1 and fallback.calls == []
+        bad = ["ip", "-6", "route", "add", "not-a-prefix", "dev", "lo"]
+        results = runner.run_many([bad, lo_up])
+        assert not results[0].ok and "prefix" in results[0].message and results[1].ok
+        assert runner.restarts == 2
+    finally:
+        runner.close()
+
+
 @pytest.fixture
 def named_netns():
     name = f"mvpn-batch-{os.getpid()}"
@@ -109,6 +156,18 @@ def test_a_re_created_device_is_not_resolved_to_its_stale_index(named_netns):
         # the next co-process is already running: the next command does not wait for it
         (proc,) = runner._procs.values()
         assert proc.alive()
+        # in one run_many a device's creation ends the write: the commands after it go to a new ip
+        results = runner.run_many(
+            [
+                ["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                ["ip", "link", "set", "dev", "v0", "up"],
+                ["ip", "link", "del", "v0"],
+                ["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                ["ip", "link", "set", "dev", "v0", "up"],
+                ["ip", "-6", "route", "replace", "2001:db8::/64", "dev", "v0"],
+            ]
+        )
+        assert [r.message for r in results if not r.ok] == [] and runner.recycled == 7
     finally:
         runner.close()
 

@@ -163,6 +163,8 @@ def test_mn_first_departure_registration_and_return_home():
     kernel.execute(SetHomeAddress(HOA, 64, away=True))
     kernel.execute(InstallHao(HOA, COA1, HA, "out"))
     kernel.execute(InstallRoute2(HOA, COA1, HA, "in"))
+    assert runner.take() == []  # queued (DEFERRABLE): the BU's send runs them together
+    kernel.flush()
     # what the BU needs: the home flag (the BA's routing header names the address), no
     # home prefix on-link, the two states
     assert runner.take() == [
@@ -210,6 +212,7 @@ def test_mn_first_departure_registration_and_return_home():
         RemoveRoute2(HOA, HA, "in"),
     ):
         assert kernel.execute(action)
+    kernel.flush()
     assert runner.take() == [
         "ip -6 route del default dev mip6tnl table 100",
         "ip link set dev mip6tnl down",  # parked: the next departure re-points it
@@ -235,6 +238,7 @@ def test_mn_route_optimisation_states_and_policies():
     kernel, runner, _ = adapter(mn_config(mode="ro", correspondents=(CN,)))
     kernel.execute(InstallHao(HOA, COA1, CN, "out"))
     kernel.execute(InstallRoute2(HOA, COA1, CN, "in"))
+    kernel.flush()
     assert runner.take() == [
         f"ip -6 xfrm state add src {HOA} dst {CN} proto hao mode ro coa {COA1}",
         f"ip -6 xfrm policy update src {HOA}/128 dst {CN}/128 dir out ptype sub priority 40 "
@@ -245,6 +249,7 @@ def test_mn_route_optimisation_states_and_policies():
     ]
     kernel.execute(RemoveHao(HOA, CN, "out"))
     kernel.execute(RemoveRoute2(HOA, CN, "in"))
+    kernel.flush()
     assert runner.take() == [
         f"ip -6 xfrm state delete src {HOA} dst {CN} proto hao",
         f"ip -6 xfrm policy delete src {HOA}/128 dst {CN}/128 dir out ptype sub",
@@ -257,6 +262,7 @@ def test_cn_binding_states_and_policies():
     kernel, runner, _ = adapter(cn_config())
     kernel.execute(InstallRoute2(HOA, COA1, None, "out"))
     kernel.execute(InstallHao(HOA, COA1, None, "in"))
+    kernel.flush()
     assert runner.take() == [
         f"ip -6 xfrm state add src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
         f"ip -6 xfrm policy update src {CN}/128 dst {HOA}/128 dir out ptype sub priority 40 "
@@ -267,6 +273,7 @@ def test_cn_binding_states_and_policies():
     ]
     kernel.execute(InstallRoute2(HOA, COA2, None, "out"))
     kernel.execute(InstallHao(HOA, COA2, None, "in"))
+    kernel.flush()
     assert runner.take() == [  # a new care-of address: the states change, the policies stay
         f"ip -6 xfrm state update src {CN} dst {HOA} proto route2 mode ro coa {COA2}",
         f"ip -6 xfrm state update src {HOA} dst {CN} proto hao mode ro coa {COA2}",
@@ -277,11 +284,23 @@ def test_state_left_by_the_kernel_or_an_earlier_run_is_taken_over():
     runner = Runner(fail={"ip -6 xfrm state add": (2, "RTNETLINK answers: File exists")})
     kernel, runner, stream = adapter(cn_config(), runner)
     assert kernel.execute(InstallRoute2(HOA, COA1, None, "out"))
-    assert runner.take()[:2] == [
+    kernel.flush()
+    # the update answers the add's "exists"; queued, the add's batch (with the policy) ran first
+    assert runner.take() == [
         f"ip -6 xfrm state add src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
+        f"ip -6 xfrm policy update src {CN}/128 dst {HOA}/128 dir out ptype sub priority 40 "
+        f"tmpl src {CN} dst {HOA} proto route2 mode ro level use",
         f"ip -6 xfrm state update src {CN} dst {HOA} proto route2 mode ro coa {COA1}",
     ]
-    assert lines(stream) == []
+    assert lines(stream) == [] and kernel.states[(CN, HOA, "route2")].coa == COA1
+    # not queued (a setup, a teardown): the update follows the add at once, as before
+    kernel.drop_state((CN, HOA, "route2"))
+    runner.take()
+    kernel.put_state((CN, HOA, "route2"), COA2, "data")
+    assert runner.take() == [
+        f"ip -6 xfrm state add src {CN} dst {HOA} proto route2 mode ro coa {COA2}",
+        f"ip -6 xfrm state update src {CN} dst {HOA} proto route2 mode ro coa {COA2}",
+    ]
 
 
 def test_setup_commands_per_role():
@@ -483,6 +502,7 @@ def test_prepare_send_reuses_static_policies():
 def test_deregistration_from_home_drops_the_hao_state_but_hoti_keeps_it():
     kernel, runner, stream = adapter(mn_config(mode="ro", correspondents=(CN,)))
     kernel.execute(InstallHao(HOA, COA1, CN, "out"))
+    kernel.flush()
     runner.take()
     kernel.prepare_send(_send(HomeTestInit(cookie=bytes(8)), HOA, CN, via_tunnel=True))
     assert runner.take() == []  # the static bypass policy keeps the option off the HoTI
@@ -494,6 +514,7 @@ def test_deregistration_from_home_drops_the_hao_state_but_hoti_keeps_it():
 def test_a_binding_routing_header_is_never_repointed_by_one_message():
     kernel, runner, stream = adapter(cn_config())
     kernel.execute(InstallRoute2(HOA, COA1, None, "out"))
+    kernel.flush()
     runner.take()
     ba = BindingAcknowledgement(status=136, seq=1, lifetime=0)
     assert kernel.prepare_send(_send(ba, CN, COA2, rh2=HOA)) == (CN, HOA)
@@ -742,3 +763,82 @@ def test_a_parked_device_deleted_behind_our_back_is_made_again():
         f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",
         "ip link set dev mip6tnl up",
     ]
+
+
+def _batching(runner: Runner) -> list[list[str]]:
+    """Give ``runner`` the ``run_many`` of the daemon's IpBatchRunner; returns the batches it got."""
+    batches: list[list[str]] = []
+
+    def run_many(argvs):
+        batches.append([" ".join(a) for a in argvs])
+        return [runner(a) for a in argvs]
+
+    runner.run_many = run_many  # type: ignore[attr-defined]
+    return batches
+
+
+def test_the_commands_before_a_bu_go_to_the_kernel_together_when_it_is_sent():
+    runner = Runner()
+    batches = _batching(runner)
+    kernel, runner, stream = adapter(mn_config(), runner)
+    assert kernel.execute(SetHomeAddress(HOA, 64, away=True))
+    assert kernel.execute(InstallHao(HOA, COA1, HA, "out"))
+    assert kernel.execute(InstallRoute2(HOA, COA1, HA, "in"))
+    assert runner.lines == [] and kernel.commands == 0
+    bu = BindingUpdate(seq=1, lifetime=60)
+    assert kernel.prepare_send(_send(bu, COA1, HA, hao=HOA)) == (HOA, HA)
+    assert batches == [
+        [
+            f"ip -6 addr replace {HOA}/64 dev wlan0 nodad home",
+            f"ip -6 route del {HOME_PREFIX} dev wlan0",
+            f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}",
+            f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+        ]
+    ]
+    assert kernel.commands == 4 and lines(stream) == []
+    # an action whose result is read (or that must be in place when it returns) runs at once,
+    # after what was queued before it
+    assert kernel.execute(InstallHao(HOA, COA2, HA, "out"))
+    assert kernel.execute(SettleHomeAddress(HOA, 64, away=True))
+    assert runner.take()[4:6] == [
+        f"ip -6 xfrm state update src {HOA} dst {HA} proto hao mode ro coa {COA2}",
+        f"ip -6 tunnel add mip6tnl mode ip6ip6 remote {HA} encaplimit none",
+    ]
+
+
+def test_a_queued_command_that_fails_names_its_action_and_its_record_is_undone():
+    invalid = (2, "RTNETLINK answers: Invalid argument")
+    runner = Runner(fail={f"ip -6 xfrm state add src {HA} dst {HOA}": invalid})
+    _batching(runner)
+    kernel, runner, stream = adapter(mn_config(), runner)
+    kernel.execute(InstallHao(HOA, COA1, HA, "out"))
+    assert kernel.execute(InstallRoute2(HOA, COA1, HA, "in"))  # queued: nothing failed yet
+    assert (HA, HOA, "route2") in kernel.states
+    kernel.prepare_send(_send(BindingUpdate(seq=1, lifetime=60), COA1, HA, hao=HOA))  # the BU still goes
+    (error,) = lines(stream)
+    assert error["event"] == "kernel_error" and error["action"] == "install_route2"
+    assert error["message"].startswith(f"install_route2(home_address={HOA}")
+    assert "'ip -6 xfrm state add src" in error["message"] and "Invalid argument" in error["message"]
+    assert kernel.failures.as_dict() == {"install_route2": 1}
+    # the record no longer claims the state, so the next attempt adds it again
+    assert (HA, HOA, "route2") not in kernel.states and (HOA, HA, "hao") in kernel.states
+    runner.fail.clear()
+    runner.take()
+    kernel.execute(InstallRoute2(HOA, COA1, HA, "in"))
+    kernel.flush()
+    assert runner.take() == [f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}"]
+
+
+def test_a_send_whose_own_state_fails_is_not_sent():
+    runner = Runner(fail={"ip -6 xfrm state add": (2, "RTNETLINK answers: No buffer space available")})
+    kernel, runner, stream = adapter(ha_config(), runner)
+    assert kernel.execute(DelHostRoute(HOA))  # queued before the BA, as at a deregistration
+    ba = BindingAcknowledgement(status=0, seq=1, lifetime=10)
+    with pytest.raises(KernelError, match="No buffer space"):
+        kernel.prepare_send(_send(ba, HA, COA1, rh2=HOA))
+    assert runner.take()[:2] == [
+        f"ip -6 route del {HOA}/128",
+        f"ip -6 xfrm state add src {HA} dst {HOA} proto route2 mode ro coa {COA1}",
+    ]
+    # the caller logs mh_not_sent; the adapter does not claim the state
+    assert kernel.states == {} and kernel.queued == [] and lines(stream) == []

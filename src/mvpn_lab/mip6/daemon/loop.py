@@ -67,7 +67,13 @@ from mvpn_lab.mip6.core.node import Node
 from mvpn_lab.mip6.daemon.control import ControlServer
 from mvpn_lab.mip6.daemon.events import EventLog
 from mvpn_lab.mip6.daemon.io import DaemonIO, parse_iw_ssid
-from mvpn_lab.mip6.daemon.kernel.base import IpBatchRunner, KernelAdapter, KernelError, SubprocessRunner
+from mvpn_lab.mip6.daemon.kernel.base import (
+    DEFERRABLE,
+    IpBatchRunner,
+    KernelAdapter,
+    KernelError,
+    SubprocessRunner,
+)
 from mvpn_lab.mip6.daemon.mhsocket import AncillaryError, MHSocket, received_packet
 from mvpn_lab.mip6.daemon.ndisc import (
     ALL_NODES,
@@ -424,15 +430,28 @@ class Daemon:
         self.drain()
 
     def drain(self) -> None:
-        """Carry out the queued actions in order."""
+        """Carry out the queued actions in order; the kernel commands still queued run at the end
+        (see DEFERRABLE in :mod:`.kernel.base`)."""
         while self._queue:
             action = self._queue.pop(0)
             self.guard(action.kind, partial(self._execute, action))
+        self.guard("kernel", self._flush_kernel)
+
+    def _flush_kernel(self) -> None:
+        began = self.clock.monotonic()
+        try:
+            self.kernel.flush()
+        finally:
+            self._kernel_s += self.clock.monotonic() - began
 
     def _execute(self, action: Action) -> None:
         if isinstance(action, SendMH):
-            self._send_mh(action)
+            self._send_mh(action)  # (prepare_send runs the queued commands first)
             return
+        if action.kind not in DEFERRABLE:
+            # whatever else the action does (a Router Solicitation, TCP probes, a command whose
+            # result is read) comes after the kernel changes queued before it
+            self._flush_kernel()
         self.events.info("action", **action.to_dict())
         if isinstance(action, SendRouterSolicitation):
             self.send_rs(action.iface)

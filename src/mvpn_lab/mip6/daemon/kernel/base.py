@@ -7,6 +7,14 @@ accepted where they mean the desired state is there) and lets :meth:`KernelAdapt
 remove it all on exit. A failing step stops that one action and is reported as one line naming
 the action; the daemon goes on.
 
+The actions on the path to a handover's Binding Update or Acknowledgement (:data:`DEFERRABLE`) and
+a send's own xfrm changes do not wait for each command: their commands are queued and
+:meth:`KernelAdapter.flush` runs them together (one ``ip -batch`` write and one sentinel, see
+``plugins/module_utils/ipbatch.py``) right before the message leaves, or at the end of the loop
+pass. A queued command that fails is reported against the action that queued it, counted, and
+its record undone; a command whose result decides what comes next runs at once, after whatever
+is queued.
+
 Route optimisation uses the kernel's Mobile IPv6 xfrm types (``proto hao``/``proto route2`` in
 ``mode ro``); all policies the daemon installs are of ``ptype sub``, so they combine with
 ``ptype main`` IPsec policies (ESP for MN-HA signalling) instead of competing with them. Policy
@@ -293,6 +301,29 @@ def accept_binding_updates(kernel: KernelAdapter) -> None:
     kernel.put_policy(PolicyKey(ANY_NET, ANY_NET, "in", 135), PRIO_MH_ANY, (Template("hao"),), "static")
 
 
+#: Actions whose commands may wait for the next :meth:`KernelAdapter.flush`: what the mobile node
+#: does before its BU, and the home agent before a deregistration's BA. Whatever reads a command's
+#: result (an address look-up, a tunnel's creation) or needs the change in place when the action
+#: returns (the home agent's host route, which releases the packets it held) is not here.
+DEFERRABLE = frozenset(
+    {"set_home_address", "install_hao", "install_route2", "remove_hao", "remove_route2", "del_host_route"}
+)
+#: ``_Queued.owner`` of a send's own commands (:meth:`KernelAdapter.prepare_send`)
+SEND = "send"
+
+
+@dataclass
+class _Queued:
+    """A command waiting for :meth:`KernelAdapter.flush`."""
+
+    argv: list[str]
+    owner: Action | str  # the action that queued it, or SEND
+    missing_ok: bool = False
+    exists_ok: bool = False
+    if_exists: list[str] | None = None  # run instead when the kernel answers "exists"
+    undo: Callable[[], Any] | None = None  # forget what the record says the command did
+
+
 @dataclass
 class KernelAdapter:
     """Turns data-plane actions into commands for one node: the shared part (running commands,
@@ -314,16 +345,31 @@ class KernelAdapter:
     sysctls: set[str] = field(default_factory=set)
     failures: Counters = field(default_factory=Counters)
     commands: int = 0
+    queued: list[_Queued] = field(default_factory=list)
+    #: the action (or SEND) whose commands are being queued, else None: commands run at once
+    deferring: Action | str | None = None
 
     # ------------------------------------------------------------------ plumbing
 
     def run(
         self, argv: Sequence[str], *, missing_ok: bool = False, exists_ok: bool = False
     ) -> CommandOutcome:
-        """Run one command; raise :class:`KernelError` unless it worked (or failed harmlessly)."""
+        """Run one command now (after the queued ones); raise :class:`KernelError` unless it
+        worked (or failed harmlessly)."""
+        if self.queued:
+            self.flush()
         result = self.runner(argv)
+        self._ran(argv, result)
+        return self._judge(argv, result, missing_ok=missing_ok, exists_ok=exists_ok)
+
+    def _ran(self, argv: Sequence[str], result: CommandOutcome) -> None:
         self.commands += 1
         self.events.debug("kernel_command", argv=list(argv), returncode=result.returncode)
+
+    @staticmethod
+    def _judge(
+        argv: Sequence[str], result: CommandOutcome, *, missing_ok: bool = False, exists_ok: bool = False
+    ) -> CommandOutcome:
         if result.ok:
             return result
         text = result.message
@@ -331,19 +377,75 @@ class KernelAdapter:
             return result
         raise KernelError(f"'{' '.join(argv)}' failed: {text}")
 
+    def queue(
+        self,
+        argv: list[str],
+        *,
+        missing_ok: bool = False,
+        exists_ok: bool = False,
+        if_exists: list[str] | None = None,
+        undo: Callable[[], Any] | None = None,
+    ) -> None:
+        """A command whose result nothing reads: queued while :attr:`deferring`, else run at once
+        (``if_exists`` then runs when the kernel answers "exists")."""
+        if self.deferring is None:
+            result = self.run(argv, missing_ok=missing_ok, exists_ok=exists_ok or if_exists is not None)
+            if if_exists is not None and not result.ok:
+                self.run(if_exists)
+            return
+        self.queued.append(_Queued(argv, self.deferring, missing_ok, exists_ok, if_exists, undo))
+
+    def flush(self) -> None:
+        """Run the queued commands, in order and together (the runner's ``run_many`` when it has
+        one). A failed one is reported against the action that queued it (``kernel_error``,
+        counted by the action's kind) and its record undone; raises :class:`KernelError` when a
+        command of a send failed (the message must not leave without its option or header)."""
+        queued, self.queued = self.queued, []
+        if not queued:
+            return
+        argvs = [q.argv for q in queued]
+        run_many = getattr(self.runner, "run_many", None)
+        results = run_many(argvs) if run_many is not None else [self.runner(argv) for argv in argvs]
+        send_failure: KernelError | None = None
+        for q, result in zip(queued, results, strict=True):
+            self._ran(q.argv, result)
+            try:
+                exists_ok = q.exists_ok or q.if_exists is not None
+                self._judge(q.argv, result, missing_ok=q.missing_ok, exists_ok=exists_ok)
+                if q.if_exists is not None and not result.ok:
+                    retried = self.runner(q.if_exists)
+                    self._ran(q.if_exists, retried)
+                    self._judge(q.if_exists, retried)
+            except KernelError as exc:
+                if q.undo is not None:
+                    q.undo()
+                if q.owner == SEND:
+                    send_failure = send_failure or exc
+                    continue
+                assert not isinstance(q.owner, str)
+                self.failures.inc(q.owner.kind)
+                self.events.error("kernel_error", f"{describe(q.owner)}: {exc}", action=q.owner.kind)
+        if send_failure is not None:
+            raise send_failure
+
     def execute(self, action: Action) -> bool:
-        """Carry out one data-plane action; False (and one error line) when a step failed."""
+        """Carry out one data-plane action; False (and one error line) when a step failed. The
+        commands of a :data:`DEFERRABLE` action are queued (see :meth:`flush`): True then means
+        that nothing failed before they were queued."""
         handler = getattr(self, f"_do_{action.kind}", None)
         if handler is None:
             self.failures.inc(action.kind)
             self.events.error("kernel_error", f"{describe(action)}: no kernel mapping for this action")
             return False
+        self.deferring = action if action.kind in DEFERRABLE else None
         try:
             handler(action)
         except KernelError as exc:
             self.failures.inc(action.kind)
             self.events.error("kernel_error", f"{describe(action)}: {exc}", action=action.kind)
             return False
+        finally:
+            self.deferring = None
         return True
 
     def sysctl(self, key: str, value: str) -> None:
@@ -459,27 +561,31 @@ class KernelAdapter:
         if current is not None and current.coa == coa:
             current.owner = owner if current.owner != "static" else current.owner
             return
+        forget = partial(self.states.pop, key, None)
         if current is None:
-            result = self.run(state_argv("add", key, coa, wildrecv=wildrecv), exists_ok=True)
-            if not result.ok:  # an earlier run's (or a kernel "acquire") state: take it over
-                self.run(state_argv("update", key, coa, wildrecv=wildrecv))
+            # an earlier run's (or a kernel "acquire") state answers "exists": take it over
+            self.queue(
+                state_argv("add", key, coa, wildrecv=wildrecv),
+                if_exists=state_argv("update", key, coa, wildrecv=wildrecv),
+                undo=forget,
+            )
         else:
-            self.run(state_argv("update", key, coa, wildrecv=wildrecv))
+            self.queue(state_argv("update", key, coa, wildrecv=wildrecv), undo=forget)
         self.states[key] = XfrmState(key, coa, owner, wildrecv)
 
     def drop_state(self, key: StateKey) -> None:
-        self.run(state_argv("delete", key), missing_ok=True)
+        self.queue(state_argv("delete", key), missing_ok=True)
         self.states.pop(key, None)
 
     def put_policy(self, key: PolicyKey, priority: int, templates: tuple[Template, ...], owner: str) -> None:
         current = self.policies.get(key)
         if current is not None and current.priority == priority and current.templates == templates:
             return
-        self.run(policy_update_argv(key, priority, templates))
+        self.queue(policy_update_argv(key, priority, templates), undo=partial(self.policies.pop, key, None))
         self.policies[key] = Policy(key, priority, templates, owner)
 
     def drop_policy(self, key: PolicyKey) -> None:
-        self.run(policy_delete_argv(key), missing_ok=True)
+        self.queue(policy_delete_argv(key), missing_ok=True)
         self.policies.pop(key, None)
 
     def _covered(self, src: IPv6Address, dst: IPv6Address, direction: str, proto: str) -> bool:
@@ -540,8 +646,20 @@ class KernelAdapter:
         The socket sends from the home address (HAO) or to it (RH2); the xfrm ``hao`` state puts
         the care-of address in the source and the home address in the option, the ``route2``
         state the care-of address in the destination and the home address in the header.
-        Raises :class:`KernelError` when that cannot be arranged (the message is not sent).
+        Raises :class:`KernelError` when that cannot be arranged (the message is not sent). The
+        commands queued before it run together with its own, before it returns.
         """
+        self.deferring = SEND
+        try:
+            self._prepare_send(send)
+        finally:
+            self.deferring = None
+        self.flush()
+        src = send.hao if send.hao is not None else send.src
+        dst = send.rh2 if send.rh2 is not None else send.dst
+        return src, dst
+
+    def _prepare_send(self, send: SendMH) -> None:
         if send.hao is not None:
             self._ensure_send_state((send.hao, send.dst, "hao"), send.src)
         else:
@@ -559,9 +677,6 @@ class KernelAdapter:
             if state is not None and state.owner == "signal" and not isinstance(send.message, HomeTest):
                 self.events.info("xfrm_state_dropped_for_send", state=list(key), message=send.message.NAME)
                 self.drop_state(key)
-        src = send.hao if send.hao is not None else send.src
-        dst = send.rh2 if send.rh2 is not None else send.dst
-        return src, dst
 
     def _ensure_send_state(self, key: StateKey, coa: IPv6Address) -> None:
         state = self.states.get(key)

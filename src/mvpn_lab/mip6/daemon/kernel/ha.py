@@ -130,8 +130,9 @@ class HAKernel(KernelAdapter):
         self.host_routes[action.home_address] = dev
 
     def _do_del_host_route(self, action: DelHostRoute) -> None:
-        self.run(["ip", "-6", "route", "del", f"{action.home_address}/128"], missing_ok=True)
-        self.host_routes.pop(action.home_address, None)
+        dev = self.host_routes.pop(action.home_address, None)
+        undo = None if dev is None else partial(self.host_routes.__setitem__, action.home_address, dev)
+        self.queue(["ip", "-6", "route", "del", f"{action.home_address}/128"], missing_ok=True, undo=undo)
 
     def _do_proxy_ndp(self, action: ProxyNdp) -> None:
         link = self._home_link()

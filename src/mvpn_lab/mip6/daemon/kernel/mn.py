@@ -143,11 +143,11 @@ class MNKernel(KernelAdapter):
         (the deregistration must not enter the tunnel) and the address is back on the home link.
         """
         cfg = self.cfg
-        if action.away:
+        if action.away:  # (queued: the BU's send runs them, see DEFERRABLE)
             address = f"{action.home_address}/{action.prefix_len}"
-            self.run(["ip", "-6", "addr", "replace", address, "dev", cfg.interfaces[0], "nodad", "home"])
+            self.queue(["ip", "-6", "addr", "replace", address, "dev", cfg.interfaces[0], "nodad", "home"])
             for iface in cfg.interfaces:
-                self.run(["ip", "-6", "route", "del", str(cfg.home_prefix), "dev", iface], missing_ok=True)
+                self.queue(["ip", "-6", "route", "del", str(cfg.home_prefix), "dev", iface], missing_ok=True)
         else:
             self.away = False
             self._sync_rule()
