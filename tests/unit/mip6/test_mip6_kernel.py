@@ -842,3 +842,17 @@ def test_a_send_whose_own_state_fails_is_not_sent():
     ]
     # the caller logs mh_not_sent; the adapter does not claim the state
     assert kernel.states == {} and kernel.queued == [] and lines(stream) == []
+
+
+def test_what_was_queued_still_runs_when_a_send_cannot_be_prepared(monkeypatch):
+    kernel, runner, _ = adapter(mn_config())
+    kernel.execute(InstallHao(HOA, COA1, HA, "out"))
+
+    def broken(send):
+        raise RuntimeError("a bug in preparing the send")
+
+    monkeypatch.setattr(kernel, "_prepare_send", broken)
+    with pytest.raises(RuntimeError):
+        kernel.prepare_send(_send(BindingUpdate(seq=1, lifetime=60), COA1, HA, hao=HOA))
+    assert kernel.queued == [] and kernel.deferring is None
+    assert runner.take() == [f"ip -6 xfrm state add src {HOA} dst {HA} proto hao mode ro coa {COA1}"]

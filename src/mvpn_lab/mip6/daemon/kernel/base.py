@@ -653,8 +653,9 @@ class KernelAdapter:
         try:
             self._prepare_send(send)
         finally:
+            # what was queued goes to the kernel even when this send cannot be prepared
             self.deferring = None
-        self.flush()
+            self.flush()
         src = send.hao if send.hao is not None else send.src
         dst = send.rh2 if send.rh2 is not None else send.dst
         return src, dst
