@@ -133,38 +133,27 @@ class IpBatchRunner:
         def run_group():
             if not group:
                 return
-            proc = self._procs.get(group_options)
-            if proc is None or not proc.alive():
-                if proc is not None:
-                    self.restarts += 1
-                proc = self._start(group_options)
-            if proc is None:
-                for index, _line in group:
-                    results[index] = self.fallback(argvs[index])
-            else:
-                self.batched += len(group)
-                pending = list(group)
-                while pending:
-                    done = proc.run_lines([line for _index, line in pending], self.timeout)
-                    for (index, _line), result in zip(pending, done):  # noqa: B905 (Python 2 syntax)
-                        results[index] = result
-                    # lines after one that made ip exit never ran: a new co-process runs them
-                    pending = [item for item, result in zip(pending, done) if result is None]  # noqa: B905
-                    if pending:
-                        self.restarts += 1
-                        proc = self._start(group_options)
-                        if proc is None:
-                            for index, _line in pending:
-                                results[index] = self.fallback(argvs[index])
-                            pending = []
-                if _DEVICE_CHANGE.match(group[-1][1]):
-                    # ip caches interface name -> index: after a device is created or deleted a
-                    # cached index can be stale ("No such device" for a re-created name), so start
-                    # afresh, at once: a new ip costs 60-80 ms on the twin, which the next command
-                    # (a home agent's BA after DAD, say) would otherwise wait for
-                    self.recycled += 1
-                    self.close()
-                    self._start(group_options)
+            pending = list(group)
+            while pending:
+                proc = self._live(group_options)
+                if proc is None:
+                    for index, _line in pending:
+                        results[index] = self.fallback(argvs[index])
+                    break
+                self.batched += len(pending)
+                done = proc.run_lines([line for _index, line in pending], self.timeout)
+                for (index, _line), result in zip(pending, done):  # noqa: B905 (Python 2 syntax)
+                    results[index] = result
+                # lines after one that made ip exit never ran: a new co-process runs them
+                pending = [item for item, result in zip(pending, done) if result is None]  # noqa: B905
+            if _DEVICE_CHANGE.match(group[-1][1]):
+                # ip caches interface name -> index: after a device is created or deleted a
+                # cached index can be stale ("No such device" for a re-created name), so start
+                # afresh, at once: a new ip costs 60-80 ms on the twin, which the next command
+                # (a home agent's BA after DAD, say) would otherwise wait for
+                self.recycled += 1
+                self.close()
+                self._start(group_options)
             del group[:]
 
         for index, argv in enumerate(argvs):
@@ -182,6 +171,16 @@ class IpBatchRunner:
                 run_group()
         run_group()
         return results
+
+    def _live(self, options):
+        """The running co-process for ``options``, started (a restart if one had exited) when
+        there is none; None when ip cannot be started."""
+        proc = self._procs.get(options)
+        if proc is not None and proc.alive():
+            return proc
+        if proc is not None:
+            self.restarts += 1
+        return self._start(options)
 
     def _start(self, options):
         try:

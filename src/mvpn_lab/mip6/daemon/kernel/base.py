@@ -317,7 +317,7 @@ class _Queued:
     """A command waiting for :meth:`KernelAdapter.flush`."""
 
     argv: list[str]
-    owner: Action | str  # the action that queued it, or SEND
+    owner: Action | str | None  # the action that queued it, SEND, or None (run at once)
     missing_ok: bool = False
     exists_ok: bool = False
     if_exists: list[str] | None = None  # run instead when the kernel answers "exists"
@@ -387,46 +387,43 @@ class KernelAdapter:
         undo: Callable[[], Any] | None = None,
     ) -> None:
         """A command whose result nothing reads: queued while :attr:`deferring`, else run at once
-        (``if_exists`` then runs when the kernel answers "exists")."""
-        if self.deferring is None:
-            result = self.run(argv, missing_ok=missing_ok, exists_ok=exists_ok or if_exists is not None)
-            if if_exists is not None and not result.ok:
-                self.run(if_exists)
-            return
+        (with what is queued before it) and raising like :meth:`run`. ``if_exists`` runs after it
+        when the kernel answers "exists"."""
         self.queued.append(_Queued(argv, self.deferring, missing_ok, exists_ok, if_exists, undo))
+        if self.deferring is None:
+            self.flush()
 
     def flush(self) -> None:
         """Run the queued commands, in order and together (the runner's ``run_many`` when it has
         one). A failed one is reported against the action that queued it (``kernel_error``,
         counted by the action's kind) and its record undone; raises :class:`KernelError` when a
-        command of a send failed (the message must not leave without its option or header)."""
+        command someone waits for failed: one not queued by an action, or a send's (the message
+        must not leave without its option or header)."""
         queued, self.queued = self.queued, []
         if not queued:
             return
         argvs = [q.argv for q in queued]
         run_many = getattr(self.runner, "run_many", None)
         results = run_many(argvs) if run_many is not None else [self.runner(argv) for argv in argvs]
-        send_failure: KernelError | None = None
+        waited_for: KernelError | None = None
         for q, result in zip(queued, results, strict=True):
             self._ran(q.argv, result)
             try:
                 exists_ok = q.exists_ok or q.if_exists is not None
                 self._judge(q.argv, result, missing_ok=q.missing_ok, exists_ok=exists_ok)
                 if q.if_exists is not None and not result.ok:
-                    retried = self.runner(q.if_exists)
-                    self._ran(q.if_exists, retried)
-                    self._judge(q.if_exists, retried)
+                    self.run(q.if_exists)
             except KernelError as exc:
                 if q.undo is not None:
                     q.undo()
-                if q.owner == SEND:
-                    send_failure = send_failure or exc
+                if q.owner is None or q.owner == SEND:
+                    waited_for = waited_for or exc
                     continue
                 assert not isinstance(q.owner, str)
                 self.failures.inc(q.owner.kind)
                 self.events.error("kernel_error", f"{describe(q.owner)}: {exc}", action=q.owner.kind)
-        if send_failure is not None:
-            raise send_failure
+        if waited_for is not None:
+            raise waited_for
 
     def execute(self, action: Action) -> bool:
         """Carry out one data-plane action; False (and one error line) when a step failed. The
