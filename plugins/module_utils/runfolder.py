@@ -63,6 +63,9 @@ ANSWER_FIELDS = {
     "kernel_ms": "number",
     "kernel_commands": "int",
 }
+#: fields an answer line may carry (the MN's first BU after a link-up); one of the wrong kind is
+#: left out, the answer kept
+ANSWER_OPTIONAL = {"since_link_up_ms": "number"}
 
 #: the result key of mvpn.lab.run_folder naming the step of the run; its values
 STEP_KEY = "mvpn_run_step"
@@ -635,6 +638,9 @@ def read_answers(run_dir):
                 skipped += 1
                 continue
             answer = dict((f, record[f]) for f in ANSWER_FIELDS)
+            answer.update(
+                (f, record[f]) for f, kind in ANSWER_OPTIONAL.items() if _is(record.get(f), kind, False)
+            )
             answer["node"] = name[: -len(".jsonl")]
             answers.append(answer)
     answers.sort(key=lambda a: a["epoch"])

@@ -249,6 +249,11 @@ def check_daemon_times_against_the_capture(run, details) -> None:
             assert mn and ha and bu is not None and ba is not None, (where, h["daemon"], h["milestones_s"])
             assert mn["capture_s"] == bu and abs(mn["sent_s"] - bu) <= slack, (where, mn)
             assert 0 <= mn["processing_ms"] / 1000 <= bu + slack, (where, mn)
+            # the first BU after the link-up also says how long since the link-up: that wake-up
+            # came with the association (wpa_supplicant's CONNECTED), not at the last wake-up
+            link_up = mn["sent_s"] - mn["since_link_up_ms"] / 1000
+            assert mn["processing_ms"] <= mn["since_link_up_ms"], (where, mn)
+            assert h["associated_s"] - slack <= link_up <= mn["sent_s"], (where, mn, h["associated_s"])
             assert bu - slack <= ha["sent_s"] <= ba + slack, (where, ha, bu, ba)
             assert 0 <= ha["processing_ms"] / 1000 <= ba - bu + slack, (where, ha, bu, ba)
             # the BA of a first registration (away) leaves when the home agent's DAD of the home
@@ -258,6 +263,7 @@ def check_daemon_times_against_the_capture(run, details) -> None:
                 # DAD waited the home link's RetransTimer, read from retrans_time_ms in the home
                 # agent's namespace (1000 ms, Linux's default, which the lab keeps)
                 assert ha["sent_s"] - bu >= 1.0 - slack, (where, ha, bu)
-            print(where, "MN BU", mn["processing_ms"], "ms; HA BA", ha["processing_ms"], "ms")
+            print(where, "MN BU", mn["processing_ms"], "ms,", mn["since_link_up_ms"], "ms after the link-up;",
+                  "HA BA", ha["processing_ms"], "ms")  # fmt: skip
     ha_log = (run / "daemon" / "ha.jsonl").read_text(encoding="utf-8")
     assert "retrans_timer_unreadable" not in ha_log

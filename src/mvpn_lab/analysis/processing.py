@@ -8,6 +8,9 @@ Here each handover gets, from its own time window (its ``t0`` to the next handov
 home agent sent:
 
 * ``processing_ms``, ``kernel_ms``, ``kernel_commands``, ``trigger``: as the daemon logged them;
+* for the MN's BU, ``since_link_up_ms`` when the daemon logged it (the first BU to the home agent
+  after a link-up: the time from the wake-up that read the link-up; with ``l2`` detection the
+  handover's whole work in the daemon, where ``processing_ms`` counts from the last wake-up only);
 * ``sent_s``: when the daemon logged the send, in seconds after ``t0``;
 * for the MN's BU, ``capture_s``: when the MN's capture saw the first BU to the home agent (the
   ``bu_ha`` milestone), so a reader sees whether log and capture tell the same story.
@@ -78,17 +81,19 @@ def daemon_views(
                 }
                 if role == "mn":
                     entry["capture_s"] = bu_capture_s[i]
+                    if isinstance(answer.get("since_link_up_ms"), int | float):
+                        entry["since_link_up_ms"] = answer["since_link_up_ms"]
                 view[key] = entry
         views.append(view)
     return views
 
 
 def medians(views: Iterable[dict[str, Any]], field: str = "processing_ms") -> dict[str, float | None]:
-    """Median ``field`` (``processing_ms``, ``kernel_ms``...) of each kind of answer over ``views``
-    (None: none logged)."""
+    """Median ``field`` (``processing_ms``, ``kernel_ms``, ``since_link_up_ms``...) of each kind of
+    answer over ``views`` (None: none logged it)."""
     found: dict[str, list[float]] = {key: [] for key, _, _ in ANSWERS}
     for view in views:
         for key in found:
-            if key in view:
+            if field in view.get(key, {}):
                 found[key].append(float(view[key][field]))
     return {key: (median(values) if values else None) for key, values in found.items()}

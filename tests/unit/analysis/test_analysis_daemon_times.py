@@ -134,3 +134,24 @@ def test_windows_end_at_the_next_handover():
     assert views[1] == {}
     assert daemon_views([None], answers, [None]) == [{}]
     assert medians(views) == {"mn_bu": None, "ha_ba": 1.0}
+
+
+def test_the_mn_s_time_since_the_link_up_is_kept_and_a_bad_one_left_out(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "run", run)
+    (run / "daemon").mkdir()
+    good = {**_answer("BU", "on_netlink_readable", 30.5, 13.5, 4), "since_link_up_ms": 116.5}
+    (run / "daemon" / "mn.jsonl").write_text(_log("mn", [(T0 + BU_CAPTURE_S + 0.001, good)]))
+    (handover,) = analyze_run(run, diag=Diagnostics(quiet=True)).handovers
+    assert handover.daemon["mn_bu"]["since_link_up_ms"] == 116.5
+    assert medians([handover.daemon], "since_link_up_ms") == {"mn_bu": 116.5, "ha_ba": None}
+    # of the wrong kind: the field is left out, the answer kept (not counted as skipped)
+    bad = {**good, "since_link_up_ms": "slow"}
+    (run / "daemon" / "mn.jsonl").write_text(_log("mn", [(T0 + BU_CAPTURE_S + 0.001, bad)]))
+    answers, skipped = schema().read_answers(run)
+    assert skipped == 0 and len(answers) == 1 and "since_link_up_ms" not in answers[0]
+    (handover,) = analyze_run(run, diag=Diagnostics(quiet=True)).handovers
+    assert (
+        handover.daemon["mn_bu"]["processing_ms"] == 30.5
+        and "since_link_up_ms" not in handover.daemon["mn_bu"]
+    )

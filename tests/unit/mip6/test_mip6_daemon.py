@@ -417,6 +417,35 @@ def test_a_new_router_s_stale_routes_go_after_the_bu_only_when_link_up_dropped_t
     assert asked == ["wlan0", "wlan0", "wlan0"]
 
 
+def test_the_first_bu_after_a_link_up_says_how_long_since_the_link_up():
+    # l2 with the prefix cache: the BU waits for the kernel's report of the predicted address, a
+    # later wake-up; since_link_up_ms counts from the link-up's, processing_ms from the last one
+    cfg = mn_config(movement_detection="l2", prefix_cache=True, optimistic_dad=True)
+    clock = FakeClock()
+    daemon, stream = make(cfg, clock=clock, ra_default_gateways=lambda iface: [], ssid=lambda i: "VISITME")
+    daemon.node.detector.cache["VISITME"] = CachedNetwork(
+        IPv6Network("2001:db8:2::/64"), IPv6Address("fe80::1")
+    )
+    daemon.start()
+    daemon.io.netlink.queue += [addr(2, "fe80::100", 0x80)]
+    daemon.driver.on_netlink_readable()
+    daemon.begin_trigger("on_netlink_readable")
+    daemon.io.netlink.queue.append(link(2, "wlan0", UP))
+    daemon.driver.on_netlink_readable()
+    clock.advance(0.05)
+    daemon.begin_trigger("on_netlink_readable")
+    daemon.io.netlink.queue.append(addr(2, "2001:db8:2::100", 0x04 | 0x40 | 0x80))  # optimistic
+    daemon.driver.on_netlink_readable()
+    (bu,) = [r for r in lines(stream) if r["event"] == "answer"]
+    assert bu["message"] == "BU" and bu["dst"] == str(HA)
+    assert bu["since_link_up_ms"] == 50.0 and bu["processing_ms"] == 0.0
+    # a refresh later is not a handover's BU: no such field
+    clock.advance(400)
+    daemon.fire_timers()
+    later = [r for r in lines(stream) if r["event"] == "answer"][1:]
+    assert later and all("since_link_up_ms" not in r for r in later)
+
+
 def test_link_up_look_ups_go_in_process_and_fall_back_to_ip_and_iw():
     cfg = mn_config(movement_detection="l2", prefix_cache=True)
     asked: list[str] = []

@@ -429,6 +429,7 @@ def test_return_home_deregisters_everywhere(tmp_path):
     assert lab.mn.kernel.take() == [
         # SetHomeAddress(away=False): no more tunnel for traffic from the home address
         f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
+        f"ip -6 addr del {HOA}/64 dev wlan0",  # a copy there would be SLAAC's, not ours
         f"ip -6 addr add {HOA}/64 dev wlan0 nodad",
         # the plain deregistration BU must not get a Home Address option
         f"ip -6 xfrm state delete src {HOA} dst {HA} proto hao",

@@ -197,10 +197,14 @@ def test_mn_first_departure_registration_and_return_home():
         f"ip -6 xfrm state update src {HA} dst {HOA} proto route2 mode ro coa {COA2}",
         f"ip -6 tunnel change mip6tnl mode ip6ip6 local {COA2} remote {HA} encaplimit none",
     ]
-    # home: the rule goes at once (the deregistration must not enter the tunnel)
+    # home: the rule goes (the deregistration must not enter the tunnel) and the address comes
+    # back, a copy deleted blindly; queued until the deregistration's send
     kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    assert runner.take() == []
+    kernel.flush()
     assert runner.take() == [
         f"ip -6 rule del from {HOA}/128 table 100 priority 1000",
+        f"ip -6 addr del {HOA}/64 dev wlan0",
         f"ip -6 addr add {HOA}/64 dev wlan0 nodad",
     ]
     kernel.execute(SettleHomeAddress(HOA, 64, away=False))  # after the deregistration BU
@@ -595,6 +599,7 @@ def test_parked_tunnels_are_reused_instead_of_created():
     kernel.execute(DelTunnel(COA1, HA))  # back home: parked
     assert kernel.parked == {"mip6tnl"} and kernel.status()["parked_tunnels"] == ["mip6tnl"]
     kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    kernel.flush()
     runner.take()
     kernel.execute(SettleHomeAddress(HOA, 64, away=True))  # the next departure
     commands = runner.take()
@@ -707,12 +712,35 @@ def test_coming_home_after_leaving_replaces_a_copy_without_asking_the_kernel():
     kernel.execute(SettleHomeAddress(HOA, 64, away=True))
     runner.take()
     kernel.execute(SetHomeAddress(HOA, 64, away=False))
-    assert runner.take()[-3:] == [add, f"ip -6 addr del {HOA}/64 dev wlan0", add]
+    kernel.flush()  # the deregistration's send runs the queue: the delete goes first, unasked
+    assert runner.take()[-2:] == [f"ip -6 addr del {HOA}/64 dev wlan0", add]
     assert asked == []
+    assert kernel.failures.total == 0
     # back home and on the link: a later re-check (dadfailed) asks again, and leaves ours alone
     kernel.home_address_at_home(64)
     assert runner.take() == [add]
     assert asked == [("wlan0", HOA)]
+
+
+def test_coming_home_without_a_copy_the_blind_delete_is_harmless_and_the_add_is_checked():
+    delete, add = f"ip -6 addr del {HOA}/64 dev wlan0", f"ip -6 addr add {HOA}/64 dev wlan0 nodad"
+    runner = Runner(fail={delete: (2, "RTNETLINK answers: Cannot assign requested address")})
+    kernel, _, stream = adapter(mn_config(), runner)
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))
+    runner.take()
+    assert kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    kernel.flush()
+    assert runner.take() == [delete, add]
+    assert kernel.failures.total == 0
+    # the add itself failing is this action's error, named and counted
+    runner = Runner(fail={add: (2, "RTNETLINK answers: No buffer space available")})
+    kernel, _, stream = adapter(mn_config(), runner)
+    kernel.execute(SettleHomeAddress(HOA, 64, away=True))
+    assert kernel.execute(SetHomeAddress(HOA, 64, away=False))
+    kernel.flush()
+    errors = [r for r in lines(stream) if r["event"] == "kernel_error"]
+    assert len(errors) == 1 and errors[0]["action"] == "set_home_address" and add in errors[0]["message"]
+    assert kernel.failures["set_home_address"] == 1
 
 
 def test_ha_parking_with_several_bindings_never_shares_a_device():

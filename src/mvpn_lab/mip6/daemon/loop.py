@@ -505,6 +505,7 @@ class Daemon:
             processing_ms=round((self.clock.monotonic() - self._trigger_at) * 1000, 3),
             kernel_ms=round(self._kernel_s * 1000, 3),
             kernel_commands=self.kernel.commands - self._kernel_commands,
+            **self.driver.answer_fields(send),
         )
 
     def send_rs(self, iface: str) -> None:

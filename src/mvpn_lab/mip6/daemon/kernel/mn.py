@@ -127,10 +127,10 @@ class MNKernel(KernelAdapter):
         """The ``from HOA`` rule exists exactly while the MN is away and registered."""
         want = self.away and self.route_via_tunnel
         if want and not self.rule_installed:
-            self.run(self._rule_argv("add"), exists_ok=True)
+            self.queue(self._rule_argv("add"), exists_ok=True)
             self.rule_installed = True
         elif not want and self.rule_installed:
-            self.run(self._rule_argv("del"), missing_ok=True)
+            self.queue(self._rule_argv("del"), missing_ok=True)
             self.rule_installed = False
 
     def _do_set_home_address(self, action: SetHomeAddress) -> None:
@@ -143,7 +143,8 @@ class MNKernel(KernelAdapter):
         (the deregistration must not enter the tunnel) and the address is back on the home link.
         """
         cfg = self.cfg
-        if action.away:  # (queued: the BU's send runs them, see DEFERRABLE)
+        # (queued both ways: the BU's send runs them, see DEFERRABLE)
+        if action.away:
             address = f"{action.home_address}/{action.prefix_len}"
             self.queue(["ip", "-6", "addr", "replace", address, "dev", cfg.interfaces[0], "nodad", "home"])
             for iface in cfg.interfaces:
@@ -182,18 +183,25 @@ class MNKernel(KernelAdapter):
         exists and is not already ours (permanent and usable), replace it. Called again when the
         kernel reports the home address removed or dadfailed at home: an address that is already
         right is left alone, so that does not loop. Coming home after this daemon took the address
-        off the link, a copy can only be someone else's (SLAAC's from the home RA, typically): it
-        is replaced without asking the kernel, a look-up that would delay the deregistration.
+        off the link, a copy can only be someone else's (SLAAC's from the home RA, typically): a
+        delete (harmless when there is none) and the add are queued together, so the
+        deregistration waits neither for a look-up nor for the add's answer.
         """
         cfg = self.cfg
         home_link = cfg.interfaces[0]
         address = f"{cfg.home_address}/{prefix_len}"
+        add = ["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"]
+        delete = ["ip", "-6", "addr", "del", address, "dev", home_link]
         off_link, self.home_address_off_link = self.home_address_off_link, False
-        added = self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
-        if added.ok or (not off_link and self._home_address_usable(home_link)):
+        if off_link:  # any copy is not ours: delete it blindly (no reply to wait for), then add
+            self.queue(delete, missing_ok=True)
+            self.queue(add, exists_ok=True)
             return
-        self.run(["ip", "-6", "addr", "del", address, "dev", home_link], missing_ok=True)
-        self.run(["ip", "-6", "addr", "add", address, "dev", home_link, "nodad"], exists_ok=True)
+        added = self.run(add, exists_ok=True)
+        if added.ok or self._home_address_usable(home_link):
+            return
+        self.run(delete, missing_ok=True)
+        self.run(add, exists_ok=True)
 
     def _home_address_usable(self, iface: str) -> bool:
         """The home address on ``iface`` is ours: added by hand and out of DAD."""

@@ -74,6 +74,10 @@ class RoleDriver:
         """Carry out an action only this role has; False when it is not one."""
         return False
 
+    def answer_fields(self, send: SendMH) -> dict[str, Any]:
+        """Extra fields for the ``answer`` line of ``send`` (just sent)."""
+        return {}
+
     def after_kernel(self, action: Action, ok: bool) -> None:
         """After the kernel adapter carried out (or failed) ``action``."""
 

@@ -46,6 +46,10 @@ class MobileNodeDriver(RoleDriver):
         # interfaces whose RA default routes went at link-up and that have heard no RA since
         self._cleared_at_link_up: set[str] = set()
         self._netlink_overruns = 0
+        # when the loop woke for the netlink read under way, and for the last link-up of one of
+        # our interfaces not yet followed by a BU to the home agent (answer_fields)
+        self._read_at = 0.0
+        self._link_up_at: float | None = None
 
     @staticmethod
     def open_io(cfg: MNConfig, opened: list[Any]) -> dict[str, Any]:
@@ -72,6 +76,7 @@ class MobileNodeDriver(RoleDriver):
 
     def start(self) -> None:
         self._load_prefix_cache()
+        self._read_at = self.loop.clock.monotonic()  # (links found up now count from here)
         try:
             messages = self.loop.io.netlink_dump()
         except Exception as exc:  # pyroute2 raises its own types
@@ -97,6 +102,17 @@ class MobileNodeDriver(RoleDriver):
 
     def send_device(self, send: SendMH) -> str | None:
         return self.cfg.tunnel_name if send.via_tunnel else None
+
+    def answer_fields(self, send: SendMH) -> dict[str, Any]:
+        """The first BU to the home agent after a link-up: ``since_link_up_ms``, from the wake-up
+        that read the link-up to the send. With ``l2`` detection that is the whole handover's
+        work (the prefix cache, stale routes, the care-of address, the BU's kernel entries);
+        ``processing_ms`` only counts from the last wake-up, which may be the kernel's report of
+        the new address. With ``ra`` detection it includes waiting for the RA and DAD."""
+        if self._link_up_at is None or send.message.NAME != "BU" or send.dst != self.cfg.home_agent:
+            return {}
+        since, self._link_up_at = self.loop.clock.monotonic() - self._link_up_at, None
+        return {"since_link_up_ms": round(since * 1000, 3)}
 
     def begin_exit(self) -> bool:
         return self.node.begin_exit()
@@ -203,6 +219,7 @@ class MobileNodeDriver(RoleDriver):
     # ------------------------------------------------------------------ netlink
 
     def on_netlink_readable(self) -> None:
+        self._read_at = self.loop.clock.monotonic()
         try:
             messages = self.loop.io.netlink.read()
         except Exception as exc:  # pyroute2 raises its own types
@@ -228,6 +245,7 @@ class MobileNodeDriver(RoleDriver):
         for event in self.translator.translate(msg):
             if isinstance(event, LinkEvent):
                 self.events.info("link", iface=event.iface, up=event.up)
+                self._link_up_at = self._read_at if event.up else None
                 if event.up:
                     ours = event.iface in self.cfg.interfaces
                     network = self._network_name(event.iface)
