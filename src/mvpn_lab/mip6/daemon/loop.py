@@ -327,6 +327,11 @@ class Daemon:
             while sock.recv(512):
                 pass
 
+    @property
+    def trigger_at(self) -> float:
+        """When the loop woke for what it handles now (the clock's monotonic time)."""
+        return self._trigger_at
+
     def begin_trigger(self, name: str) -> None:
         """The loop woke for ``name``: what it sends from now on is timed from here."""
         self._trigger = name

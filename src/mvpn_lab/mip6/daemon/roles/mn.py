@@ -46,9 +46,8 @@ class MobileNodeDriver(RoleDriver):
         # interfaces whose RA default routes went at link-up and that have heard no RA since
         self._cleared_at_link_up: set[str] = set()
         self._netlink_overruns = 0
-        # when the loop woke for the netlink read under way, and for the last link-up of one of
-        # our interfaces not yet followed by a BU to the home agent (answer_fields)
-        self._read_at = 0.0
+        # when the loop woke for the last link-up of one of our interfaces not yet followed by a
+        # BU to the home agent (answer_fields; the wake-up processing_ms counts from, too)
         self._link_up_at: float | None = None
 
     @staticmethod
@@ -76,7 +75,6 @@ class MobileNodeDriver(RoleDriver):
 
     def start(self) -> None:
         self._load_prefix_cache()
-        self._read_at = self.loop.clock.monotonic()  # (links found up now count from here)
         try:
             messages = self.loop.io.netlink_dump()
         except Exception as exc:  # pyroute2 raises its own types
@@ -219,7 +217,6 @@ class MobileNodeDriver(RoleDriver):
     # ------------------------------------------------------------------ netlink
 
     def on_netlink_readable(self) -> None:
-        self._read_at = self.loop.clock.monotonic()
         try:
             messages = self.loop.io.netlink.read()
         except Exception as exc:  # pyroute2 raises its own types
@@ -245,7 +242,7 @@ class MobileNodeDriver(RoleDriver):
         for event in self.translator.translate(msg):
             if isinstance(event, LinkEvent):
                 self.events.info("link", iface=event.iface, up=event.up)
-                self._link_up_at = self._read_at if event.up else None
+                self._link_up_at = self.loop.trigger_at if event.up else None
                 if event.up:
                     ours = event.iface in self.cfg.interfaces
                     network = self._network_name(event.iface)
