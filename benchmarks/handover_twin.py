@@ -238,7 +238,8 @@ def main() -> int:
                                          ("HA BA", "ha_ba", "processing_ms"),
                                          ("MN link-up to BU", "mn_bu", "since_link_up_ms")):  # fmt: skip
                     value = h.daemon.get(key, {}).get(field)
-                    if isinstance(value, int | float) and (field != "since_link_up_ms" or "md-l2" in cid):
+                    l2 = h.config.movement_detection == "l2"
+                    if isinstance(value, int | float) and (field != "since_link_up_ms" or l2):
                         every.setdefault((name, way), []).append(float(value))
     print()
     print("medians over the run (ms; MN link-up to BU: the md-l2 configurations only)")

@@ -81,7 +81,7 @@ def daemon_views(
                 }
                 if role == "mn":
                     entry["capture_s"] = bu_capture_s[i]
-                    if isinstance(answer.get("since_link_up_ms"), int | float):
+                    if "since_link_up_ms" in answer:  # (read_answers kept it only as a number)
                         entry["since_link_up_ms"] = answer["since_link_up_ms"]
                 view[key] = entry
         views.append(view)
