@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import subprocess
 import sys
@@ -66,4 +68,51 @@ def test_bundle_carries_the_shared_module_utils_and_the_daemon_imports_them_from
     proc = subprocess.run([sys.executable, "-I", "-c", code, str(path)], capture_output=True, text=True,
                           timeout=60, check=False, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [f"{path}/{base}/ipbatch.py", f"{path}/{base}/xfrm.py"]
+    # zipimport names a module it loaded from its bytecode by the .pyc
+    assert proc.stdout.split() == [f"{path}/{base}/ipbatch.pyc", f"{path}/{base}/xfrm.pyc"]
+
+
+def _bundle_with(tmp_path, replace: dict[str, bytes]):
+    """The bundle with the entries in ``replace`` changed (the rest as built)."""
+    path = tmp_path / "changed.pyz"
+    with zipfile.ZipFile(io.BytesIO(bundle_bytes())) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, replace.get(info.filename, src.read(info)))
+    return path
+
+
+def _imported_from(path, module: str) -> str:
+    code = f"import sys; sys.path.insert(0, sys.argv[1]); import {module} as m; print(m.__file__)"
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(path)], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_bundle_carries_bytecode_checked_against_each_source(tmp_path):
+    with zipfile.ZipFile(io.BytesIO(bundle_bytes())) as zf:
+        names = set(zf.namelist())
+        pyc = zf.read("mvpn_lab/errors.pyc")
+        source = zf.read("mvpn_lab/errors.py")
+    sources = {n for n in names if n.endswith(".py")}
+    assert {n + "c" for n in sources} == {n for n in names if n.endswith(".pyc")}  # one beside each
+    # PEP 552: this Python's magic number, then flags 0b11 (hash-based, checked), the source's hash
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(pyc[4:8], "little") == 0b11
+    assert pyc[8:16] == importlib.util.source_hash(source)
+    # a source that no longer matches its bytecode is what runs (the pyc is checked, not trusted)
+    changed = source + b"\nSTALE_CHECK = 1\n"
+    path = _bundle_with(tmp_path, {"mvpn_lab/errors.py": changed})
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import mvpn_lab.errors as e; print(e.STALE_CHECK)"
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(path)], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.strip() == "1", proc.stderr
+
+
+def test_bytecode_of_another_python_version_falls_back_to_the_source(tmp_path):
+    with zipfile.ZipFile(io.BytesIO(bundle_bytes())) as zf:
+        pyc = zf.read("mvpn_lab/errors.pyc")
+    other = bytes([pyc[0] ^ 0x01, pyc[1]]) + pyc[2:]  # another bytecode version's magic number
+    path = _bundle_with(tmp_path, {"mvpn_lab/errors.pyc": other})
+    assert _imported_from(path, "mvpn_lab.errors") == f"{path}/mvpn_lab/errors.py"
+    assert _imported_from(tmp_path / "changed.pyz", "mvpn_lab.cli") == f"{path}/mvpn_lab/cli.pyc"
